@@ -1,0 +1,98 @@
+"""What a check sees: the target, the surface, its unit (entry point / input), payloads, a seeded RNG."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from bastion.checks.registry import CheckSpec
+from bastion.findings.model import Confidence, Evidence, Finding, InputRef, Location, Proof, Severity
+from bastion.payloads import CanaryFactory, Payloads
+from bastion.surface.model import EntryPoint, Input, Surface
+from bastion.surface.requests import RequestSpec, build_request
+from bastion.target.client import ProbeClient
+from bastion.target.exchange import Exchange
+from bastion.target.target import Target
+
+
+@dataclass
+class CheckStats:
+    check_id: str
+    requests: int = 0
+    duration_s: float = 0.0
+    units: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CheckContext:
+    spec: CheckSpec
+    client: ProbeClient
+    surface: Surface
+    payloads: Payloads
+    rng: random.Random
+    stats: CheckStats
+    ep: EntryPoint | None = None
+    inp: Input | None = None
+    # Shared, per-run scratch space for a check across its units (e.g. a baseline computed once).
+    memo: dict[str, Any] = field(default_factory=dict)
+    role: str | None = None
+
+    def __post_init__(self) -> None:
+        self.canaries = CanaryFactory(self.rng)
+
+    @property
+    def target(self) -> Target:
+        return self.client.target
+
+    def canary(self, length: int = 10) -> str:
+        return self.canaries.new(length)
+
+    async def send(self, method: str, path_or_url: str, **kwargs: Any) -> Exchange:
+        self.stats.requests += 1
+        before = self.client.budget.requests
+        ex = await self.client.request(method, path_or_url, **kwargs)
+        self.stats.requests += self.client.budget.requests - before - 1  # redirect hops
+        return ex
+
+    async def send_spec(self, spec: RequestSpec, *, follow_redirects: bool = False) -> Exchange:
+        return await self.send(spec.method, spec.path, follow_redirects=follow_redirects, **spec.kwargs())
+
+    async def inject(self, value: str, *, ep: EntryPoint | None = None, inp: Input | None = None,
+                     follow_redirects: bool = False) -> Exchange:
+        """Send the unit's entry point with the unit's input (or the given one) set to `value`."""
+        ep = ep or self.ep
+        inp = inp or self.inp
+        assert ep is not None, "inject() needs an entry point"
+        return await self.send_spec(build_request(ep, inp, value), follow_redirects=follow_redirects)
+
+    async def baseline(self, *, ep: EntryPoint | None = None) -> Exchange:
+        """The entry point with every input at its benign default."""
+        ep = ep or self.ep
+        assert ep is not None
+        return await self.send_spec(build_request(ep))
+
+    def location(self, *, ep: EntryPoint | None = None, inp: Input | None = None, url: str | None = None,
+                 path: str | None = None, method: str | None = None) -> Location:
+        ep = ep or self.ep
+        inp = inp or self.inp
+        file = (inp.file if inp and inp.file else None) or (ep.file if ep else None)
+        line = (inp.line if inp and inp.file else None) or (ep.line if ep else None)
+        return Location(method=method or (ep.method if ep else None), path=path or (ep.path if ep else None),
+                        url=url, input=InputRef(**{"in": inp.location, "name": inp.name}) if inp else None,
+                        file=file, line=line)
+
+    def finding(self, *, title: str | None = None, confidence: Confidence | str = Confidence.firm,
+                evidence: list[Evidence] | None = None, proof: Proof | None = None,
+                location: Location | None = None, severity: Severity | str | None = None,
+                url: str | None = None) -> Finding:
+        """A finding carrying this check's metadata, located at the unit unless told otherwise."""
+        s = self.spec
+        return Finding(
+            check_id=s.id, threat_id=s.threat, title=title or s.title,
+            severity=Severity(severity) if severity else s.severity,
+            confidence=Confidence(confidence), cwe=s.cwe, owasp=list(s.owasp),
+            location=location or self.location(url=url), role=self.role, evidence=evidence or [],
+            remediation=s.mitigation, proof=proof,
+        )

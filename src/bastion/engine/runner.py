@@ -1,0 +1,164 @@
+"""The engine: plans checks × units (target / entry point / input) and runs them within budgets."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from bastion import __version__
+from bastion.checks.registry import CheckSpec, select_checks
+from bastion.engine.context import CheckContext, CheckStats
+from bastion.errors import BudgetExhausted
+from bastion.findings.dedup import dedupe
+from bastion.findings.model import Finding
+from bastion.findings.redact import Redactor
+from bastion.findings.reproduce import build_reproduction
+from bastion.payloads import load_payloads
+from bastion.payloads.canary import seeded_rng
+from bastion.surface.model import EntryPoint, Input, Surface
+from bastion.target.budget import Budget, Limits
+from bastion.target.client import ProbeClient
+from bastion.target.scope import Scope
+from bastion.target.target import Target
+
+
+@dataclass
+class ScanOptions:
+    checks: list[str] | None = None
+    exclude_checks: list[str] = field(default_factory=list)
+    seed: int = 0
+    limits: Limits = field(default_factory=Limits)
+    secrets: list[str] = field(default_factory=list)  # the run's credentials, to redact
+    scope_hosts: list[str] = field(default_factory=list)
+    exclude_paths: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ScanResult:
+    target: Target
+    surface: Surface
+    seed: int
+    started_at: str
+    duration_s: float
+    requests: int
+    checks: list[CheckStats]
+    findings: list[Finding]
+    events: list[str] = field(default_factory=list)
+    # Hand-written pytest tests that exercised a threat (filled by the pytest plugin).
+    user_tests: dict[str, list[str]] = field(default_factory=dict)
+
+    def run_info(self) -> dict[str, Any]:
+        return {
+            "tool": "bastion", "version": __version__, "seed": self.seed, "target": self.target.spec,
+            "started_at": self.started_at, "duration_s": round(self.duration_s, 3),
+            "requests": self.requests,
+            "checks": [{"id": c.check_id, "duration_s": round(c.duration_s, 3), "requests": c.requests,
+                        "units": len(c.units), **({"errors": c.errors} if c.errors else {})}
+                       for c in self.checks],
+            **({"events": self.events} if self.events else {}),
+        }
+
+
+Progress = Callable[[str, dict[str, Any]], None]
+
+
+def plan_units(spec: CheckSpec, surface: Surface, scope: Scope) -> list[tuple[EntryPoint | None, Input | None]]:
+    """The units a check runs on, in a stable order."""
+    eps = [ep for ep in surface.sorted() if not scope.path_excluded(ep.path)]
+    if spec.scope == "target":
+        return [(None, None)]
+    if spec.methods:
+        eps = [ep for ep in eps if ep.method in spec.methods]
+    if spec.scope == "entry":
+        return [(ep, None) for ep in eps]
+    units: list[tuple[EntryPoint | None, Input | None]] = []
+    for ep in eps:
+        for inp in sorted(ep.inputs, key=lambda i: (i.location, i.name)):
+            if not spec.locations or inp.location in spec.locations:
+                units.append((ep, inp))
+    return units
+
+
+def unit_label(ep: EntryPoint | None, inp: Input | None) -> str:
+    if ep is None:
+        return "target"
+    return ep.key + (f" [{inp.location}:{inp.name}]" if inp else "")
+
+
+async def run_scan_async(target: Target, surface: Surface, options: ScanOptions | None = None,
+                         progress: Progress | None = None) -> ScanResult:
+    options = options or ScanOptions()
+    checks = [c for c in select_checks(options.checks)
+              if not any(c.id == x or c.id.startswith(x.rstrip(".") + ".") for x in options.exclude_checks)]
+    scope = Scope.for_base_url(target.base_url, [*target.scope_hosts, *options.scope_hosts],
+                               options.exclude_paths)
+    budget = Budget(options.limits)
+    payloads = load_payloads()
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    t0 = time.perf_counter()
+    all_stats: list[CheckStats] = []
+    raw: list[Finding] = []
+    events: list[str] = []
+    plans = [(spec, plan_units(spec, surface, scope)) for spec in checks]
+    if progress:
+        progress("start", {"checks": len(plans), "units": sum(len(u) for _, u in plans)})
+    async with target.running():
+        async with ProbeClient(target, scope, options.limits, budget) as client:
+            for spec, units in plans:
+                stats = CheckStats(spec.id)
+                all_stats.append(stats)
+                memo: dict[str, Any] = {}
+                c0 = time.perf_counter()
+                unit_sem = asyncio.Semaphore(max(1, options.limits.concurrency))
+
+                async def run_unit(ep: EntryPoint | None, inp: Input | None, spec: CheckSpec = spec,
+                                   stats: CheckStats = stats, memo: dict[str, Any] = memo) -> list[Finding]:
+                    label = unit_label(ep, inp)
+                    ctx = CheckContext(spec=spec, client=client, surface=surface, payloads=payloads,
+                                       rng=seeded_rng(options.seed, spec.id, label), stats=stats,
+                                       ep=ep, inp=inp, memo=memo)
+                    out: list[Finding] = []
+                    async with unit_sem:
+                        try:
+                            async for finding in spec.func(ctx):
+                                out.append(finding)
+                        except BudgetExhausted:
+                            raise
+                        except Exception as exc:
+                            tb = traceback.format_exc(limit=-3)
+                            stats.errors.append(f"{label}: {type(exc).__name__}: {exc}\n{tb}")
+                    return out
+
+                stats.units = [unit_label(ep, inp) for ep, inp in units]
+                if budget.exhausted:
+                    break
+                results = await asyncio.gather(*(run_unit(ep, inp) for ep, inp in units),
+                                               return_exceptions=True)
+                for res in results:
+                    if isinstance(res, BudgetExhausted):
+                        continue
+                    if isinstance(res, BaseException):
+                        raise res
+                    raw.extend(res)
+                stats.duration_s = time.perf_counter() - c0
+                if progress:
+                    progress("check", {"id": spec.id, "requests": budget.requests, "findings": len(raw)})
+                if budget.exhausted:
+                    events.append(f"scan stopped early: {budget.exhausted}")
+                    break
+    redactor = Redactor(options.secrets)
+    findings = dedupe(
+        redactor.finding(f.model_copy(update={"reproduction": build_reproduction(f, target)})) for f in raw)
+    return ScanResult(target=target, surface=surface, seed=options.seed, started_at=started_at,
+                      duration_s=time.perf_counter() - t0, requests=budget.requests, checks=all_stats,
+                      findings=findings, events=events)
+
+
+def run_scan(target: Target, surface: Surface, options: ScanOptions | None = None,
+             progress: Progress | None = None) -> ScanResult:
+    return asyncio.run(run_scan_async(target, surface, options, progress))

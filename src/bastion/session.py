@@ -1,0 +1,82 @@
+"""Glue between inputs (threat-model file, CLI flags, demo) and the engine: target → surface → scan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bastion.engine.runner import Progress, ScanOptions, ScanResult, run_scan
+from bastion.errors import BastionError
+from bastion.surface.model import Surface
+from bastion.target.budget import Limits
+from bastion.target.target import IN_PROCESS_BASE_URL, Target
+
+# The demo is scanned over https so that transport-security checks (HSTS, Secure cookies) apply.
+DEMO_BASE_URL = "https://demo.bastion.local"
+
+
+@dataclass
+class ScanPlan:
+    target: Target
+    surface: Surface
+    options: ScanOptions
+    config: Any = None  # bastion.model.BastionConfig when a threat-model file was given
+    notes: list[str] = field(default_factory=list)
+
+
+def demo_target(flaws: str | tuple[str, ...] = "all", framework: str = "flask") -> Target:
+    from bastion.demo import create_app, create_fastapi_app
+
+    factory = create_fastapi_app if framework == "fastapi" else create_app
+    flaws_arg = flaws if isinstance(flaws, str) else ",".join(flaws)
+    app = factory(flaws=flaws_arg)
+    name = "create_fastapi_app" if framework == "fastapi" else "create_app"
+    return Target.from_app(app, spec=f"bastion.demo:{name}(flaws={flaws_arg!r})", base_url=DEMO_BASE_URL)
+
+
+def discover(target: Target, openapi: str | Path | None = None, limits: Limits | None = None,
+             crawl: bool = True) -> Surface:
+    from bastion.surface.discover import discover_surface
+
+    return discover_surface(target, openapi=openapi, limits=limits, crawl=crawl)
+
+
+def plan_scan(*, config: Any = None, app: str | None = None, url: str | None = None, demo: bool = False,
+              flaws: str = "all", framework: str = "flask", openapi: str | Path | None = None,
+              checks: list[str] | None = None, exclude_checks: list[str] | None = None, seed: int = 0,
+              limits: Limits | None = None, crawl: bool = True) -> ScanPlan:
+    limits = limits or Limits()
+    cfg = None
+    secrets: list[str] = []
+    scope_hosts: list[str] = []
+    exclude_paths: list[str] = []
+    if config is not None:
+        from bastion.model import BastionConfig, load_config
+
+        cfg = config if isinstance(config, BastionConfig) else load_config(config)
+        secrets = sorted(cfg.secret_values())
+        scope_hosts = list(cfg.scope.hosts)
+        exclude_paths = list(cfg.scope.exclude_paths)
+        app = app or cfg.target.app
+        url = url or cfg.target.url
+        if openapi is None and cfg.target.openapi:
+            openapi = cfg.resolve_path(cfg.target.openapi)
+    if demo:
+        target = demo_target(flaws, framework)
+    elif app:
+        target = Target.from_spec(app, base_url=IN_PROCESS_BASE_URL)
+    elif url:
+        target = Target.from_url(url)
+    else:
+        raise BastionError("nothing to scan: give --demo, --app MODULE:FACTORY, --url URL or --config FILE")
+    target.scope_hosts = scope_hosts
+    surface = discover(target, openapi=openapi, limits=limits, crawl=crawl)
+    options = ScanOptions(checks=checks, exclude_checks=exclude_checks or [], seed=seed, limits=limits,
+                          secrets=secrets, scope_hosts=scope_hosts, exclude_paths=exclude_paths)
+    return ScanPlan(target=target, surface=surface, options=options, config=cfg)
+
+
+def scan_from_options(progress: Progress | None = None, **kwargs: Any) -> ScanResult:
+    plan = plan_scan(**kwargs)
+    return run_scan(plan.target, plan.surface, plan.options, progress)
