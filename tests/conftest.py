@@ -1,5 +1,6 @@
 """Shared fixtures: demo scans are cached per (framework, flaws, checks) for the whole session."""
 
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -8,6 +9,8 @@ import pytest
 
 from bastion.engine.runner import ScanResult
 from bastion.session import scan_from_options
+
+pytest_plugins = ["pytester"]
 
 _CACHE: dict[tuple[str, str, tuple[str, ...] | None, int], ScanResult] = {}
 

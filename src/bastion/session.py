@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from bastion.engine.runner import Progress, ScanOptions, ScanResult, run_scan
-from bastion.errors import BastionError
+from bastion.errors import BastionError, TargetError
 from bastion.surface.model import Surface
 from bastion.target.budget import Limits
 from bastion.target.target import IN_PROCESS_BASE_URL, Target
@@ -35,9 +35,27 @@ def demo_target(flaws: str | tuple[str, ...] = "all", framework: str = "flask") 
     return Target.from_app(app, spec=f"bastion.demo:{name}(flaws={flaws_arg!r})", base_url=DEMO_BASE_URL)
 
 
+def check_reachable(target: Target, limits: Limits | None = None) -> None:
+    """A live URL must answer before we plan anything: an unreachable target is a usage error."""
+    import asyncio
+
+    from bastion.target.client import ProbeClient
+
+    async def probe() -> None:
+        async with ProbeClient(target, limits=limits) as client:
+            ex = await client.request("GET", "/")
+        if not ex.ok:
+            raise TargetError(f"{target.base_url}: cannot reach the target ({ex.error})")
+
+    asyncio.run(probe())
+
+
 def discover(target: Target, openapi: str | Path | None = None, limits: Limits | None = None,
              crawl: bool = True) -> Surface:
     from bastion.surface.discover import discover_surface
+
+    if target.kind == "url":
+        check_reachable(target, limits)
 
     return discover_surface(target, openapi=openapi, limits=limits, crawl=crawl)
 

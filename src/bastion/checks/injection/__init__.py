@@ -1,0 +1,1 @@
+"""Injection checks: one module per kind (sql, command, code, ssti, traversal, xss, xxe, redirect, crlf)."""

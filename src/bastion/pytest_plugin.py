@@ -1,0 +1,180 @@
+"""Bastion as a pytest plugin: fixtures for writing your own security tests, and threat coverage.
+
+    @pytest.mark.threat("injection.sql")
+    def test_search_is_parameterised(bastion_client, payloads):
+        for p in payloads.get("sql-errors-probe"):
+            r = bastion_client.get("/search", params={"q": p})
+            assert "syntax error" not in r.text
+
+Options: --bastion-config FILE, --bastion-app MODULE:FACTORY, --bastion-url URL,
+--bastion-coverage FILE (write the threats your tests exercised, as JSON).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bastion.payloads import Payloads, load_payloads
+from bastion.target.budget import Limits
+from bastion.target.client import ProbeClient
+from bastion.target.exchange import Exchange
+from bastion.target.target import IN_PROCESS_BASE_URL, Target
+
+_COVERAGE_KEY = pytest.StashKey[dict[str, dict[str, str]]]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("bastion", "Bastion security testing")
+    group.addoption("--bastion-config", default=None, help="Threat-model file (bastion.yaml) for bastion fixtures.")
+    group.addoption("--bastion-app", default=None, help="In-process app 'module:factory()' for bastion fixtures.")
+    group.addoption("--bastion-url", default=None, help="Running service URL for bastion fixtures.")
+    group.addoption("--bastion-coverage", default=None,
+                    help="Write the threats exercised by @pytest.mark.threat tests to this JSON file.")
+    parser.addini("bastion_config", "Default threat-model file for bastion fixtures.", default=None)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "threat(id, ...): the catalog threat(s) this test exercises.")
+    config.stash[_COVERAGE_KEY] = {}
+
+
+def _threat_ids(item: pytest.Item) -> list[str]:
+    ids: list[str] = []
+    for mark in item.iter_markers("threat"):
+        ids.extend(str(a) for a in mark.args)
+    return ids
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    from bastion.catalog import load_catalog
+
+    known = load_catalog()
+    for item in items:
+        for tid in _threat_ids(item):
+            if tid not in known:
+                item.warn(pytest.PytestWarning(f"@pytest.mark.threat({tid!r}): unknown threat id; "
+                                               "`bastion catalog` lists them"))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    ids = _threat_ids(item)
+    if ids and (report.when == "call" or report.outcome != "passed"):
+        cov = item.config.stash[_COVERAGE_KEY]
+        for tid in ids:
+            cov.setdefault(tid, {})[item.nodeid] = report.outcome
+    return report
+
+
+def threat_coverage(config: pytest.Config) -> dict[str, dict[str, str]]:
+    """threat id -> {test node id: outcome} for the tests marked with @pytest.mark.threat."""
+    return config.stash.get(_COVERAGE_KEY, {})
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    cov = threat_coverage(config)
+    if not cov:
+        return
+    from bastion.catalog import load_catalog
+
+    catalog = load_catalog()
+    covered = sorted(t for t in cov if t in catalog)
+    terminalreporter.write_sep("-", "bastion threat coverage")
+    terminalreporter.write_line(f"{len(covered)}/{len(catalog)} catalog threats exercised by your tests: "
+                                + ", ".join(covered))
+    out = config.getoption("--bastion-coverage")
+    if out:
+        path = Path(out)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(json.dumps({"schema": "bastion-test-coverage/1", "threats": cov}, indent=2, sort_keys=True))
+        os.replace(tmp, path)
+
+
+class BastionClient:
+    """A synchronous client for tests, with Bastion's scope guard and budgets; returns Exchanges."""
+
+    def __init__(self, target: Target, limits: Limits | None = None) -> None:
+        self.target = target
+        self._runner = asyncio.Runner()
+        self._client = ProbeClient(target, limits=limits or Limits(max_requests=10_000))
+        self._lifespan = target.running()
+        self._runner.run(self._lifespan.__aenter__())
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Exchange:
+        return self._runner.run(self._client.request(method, path, **kwargs))
+
+    def get(self, path: str, **kwargs: Any) -> Exchange:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> Exchange:
+        return self.request("POST", path, **kwargs)
+
+    def put(self, path: str, **kwargs: Any) -> Exchange:
+        return self.request("PUT", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> Exchange:
+        return self.request("DELETE", path, **kwargs)
+
+    @property
+    def requests_sent(self) -> int:
+        return self._client.budget.requests
+
+    def close(self) -> None:
+        try:
+            self._runner.run(self._client.aclose())
+            self._runner.run(self._lifespan.__aexit__(None, None, None))
+        finally:
+            self._runner.close()
+
+
+@pytest.fixture(scope="session")
+def bastion_config(request: pytest.FixtureRequest) -> Any:
+    """The loaded threat model (bastion.model.BastionConfig), or None when no file is given."""
+    path = request.config.getoption("--bastion-config") or request.config.getini("bastion_config")
+    if not path:
+        return None
+    from bastion.model import load_config
+
+    return load_config(path)
+
+
+@pytest.fixture(scope="session")
+def bastion_target(request: pytest.FixtureRequest, bastion_config: Any) -> Target:
+    """The service under test, from --bastion-app / --bastion-url / --bastion-config."""
+    app = request.config.getoption("--bastion-app")
+    url = request.config.getoption("--bastion-url")
+    if bastion_config is not None:
+        app = app or bastion_config.target.app
+        url = url or bastion_config.target.url
+    if app:
+        target = Target.from_spec(app, base_url=IN_PROCESS_BASE_URL)
+    elif url:
+        target = Target.from_url(url)
+    else:
+        pytest.skip("no Bastion target: pass --bastion-config, --bastion-app or --bastion-url "
+                    "(or override the bastion_target fixture)")
+    if bastion_config is not None:
+        target.scope_hosts = list(bastion_config.scope.hosts)
+    return target
+
+
+@pytest.fixture
+def bastion_client(bastion_target: Target) -> Iterator[BastionClient]:
+    """A client bound to the target, with scope guard and budgets (fresh per test)."""
+    client = BastionClient(bastion_target)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def payloads() -> Payloads:
+    """Bastion's payload corpora: `payloads.get("name")`; `payloads.names()` lists them."""
+    return load_payloads()

@@ -1,0 +1,82 @@
+"""The `bastion` command: exit codes and one-line errors for bad input."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from bastion.cli import cli
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli, list(args))
+
+
+def test_catalog_lists_and_shows_a_threat() -> None:
+    listing = invoke("catalog", "--format", "json")
+    assert listing.exit_code == 0
+    threats = json.loads(listing.output)
+    assert {"injection.sql", "headers.csp-missing", "cors.origin-reflection"} <= {t["id"] for t in threats}
+    assert all(t["checks"] for t in threats), "every catalog threat has a check in this release"
+    one = invoke("catalog", "injection.sql")
+    assert one.exit_code == 0
+    assert "CWE-89" in one.output and "How to fix" in one.output
+
+
+def test_unknown_threat_is_a_usage_error() -> None:
+    result = invoke("catalog", "no.such-threat")
+    assert result.exit_code == 2
+    assert "no.such-threat" in result.output
+
+
+def test_unknown_format_and_severity_exit_2() -> None:
+    assert invoke("scan", "--demo", "--format", "pdf").exit_code == 2
+    assert invoke("scan", "--demo", "--fail-on", "catastrophic").exit_code == 2
+
+
+def test_nothing_to_scan_exit_2() -> None:
+    result = invoke("scan")
+    assert result.exit_code == 2
+    assert "nothing to scan" in result.output
+
+
+def test_unreachable_url_is_one_line_exit_2(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again below: nobody listens there
+    result = invoke("scan", "--url", f"http://127.0.0.1:{port}", "--format", "json", "--out", str(tmp_path))
+    assert result.exit_code == 2
+    assert f"127.0.0.1:{port}" in result.output and "cannot reach" in result.output
+    assert not (tmp_path / "findings.json").exists()
+
+
+def test_bad_app_spec_exit_2() -> None:
+    result = invoke("scan", "--app", "no_such_module_xyz:create_app()")
+    assert result.exit_code == 2
+    assert "no_such_module_xyz" in result.output
+
+
+def test_bad_config_file_exit_2(tmp_path: Path) -> None:
+    cfg = tmp_path / "bastion.yaml"
+    cfg.write_text("target:\n  app: x:y\nunknown_key: 1\n")
+    result = invoke("scan", "--config", str(cfg))
+    assert result.exit_code == 2
+    assert "bastion.yaml" in result.output and "unknown_key" in result.output
+
+
+def test_console_script_runs_as_a_process() -> None:
+    proc = subprocess.run([sys.executable, "-m", "bastion.cli", "checks"], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0
+    assert "injection.sql" in proc.stdout
+
+
+def test_demo_flaws_lists_the_registry() -> None:
+    result = invoke("demo", "flaws")
+    assert result.exit_code == 0
+    assert "sqli_error" in result.output and "injection.sql" in result.output

@@ -1,0 +1,69 @@
+"""The demo is the oracle: every planted flaw is found by its checks; the hardened twin scans clean."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bastion.cli import cli
+from bastion.demo.flaws import FLAWS
+
+
+def _run(args: list[str]) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def _findings(out: Path) -> dict:
+    return json.loads((out / "findings.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def all_flaws_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, Path]:
+    out = tmp_path_factory.mktemp("all")
+    code, _ = _run(["scan", "--demo", "--flaws", "all", "--seed", "7", "-q",
+                    "--format", "json,sarif,junit,html,md", "--out", str(out)])
+    return code, out
+
+
+def test_all_flaws_scan_exits_1_and_writes_every_report(all_flaws_run: tuple[int, Path]) -> None:
+    code, out = all_flaws_run
+    assert code == 1
+    for name in ("findings.json", "bastion.sarif", "junit.xml", "report.html", "report.md"):
+        assert (out / name).stat().st_size > 0, name
+
+
+@pytest.mark.parametrize("flaw_id", sorted(FLAWS))
+def test_every_flaw_is_found_by_its_checks(all_flaws_run: tuple[int, Path], flaw_id: str) -> None:
+    _, out = all_flaws_run
+    found = {f["check_id"] for f in _findings(out)["findings"]}
+    missing = set(FLAWS[flaw_id].checks) - found
+    assert not missing, f"{flaw_id} ({FLAWS[flaw_id].location}) not found by {sorted(missing)}"
+
+
+def test_no_check_errors_on_the_demo(all_flaws_run: tuple[int, Path]) -> None:
+    _, out = all_flaws_run
+    errors = {c["id"]: c["errors"] for c in _findings(out)["run"]["checks"] if c.get("errors")}
+    assert not errors
+
+
+def test_hardened_twin_scans_clean(tmp_path: Path) -> None:
+    code, output = _run(["scan", "--demo", "--flaws", "none", "-q", "--fail-on", "low",
+                         "--format", "json", "--out", str(tmp_path)])
+    doc = _findings(tmp_path)
+    above_info = [(f["check_id"], f["location"]) for f in doc["findings"] if f["severity"] != "info"]
+    assert above_info == []
+    assert code == 0, output
+    assert not [c for c in doc["run"]["checks"] if c.get("errors")]
+
+
+def test_same_seed_gives_identical_findings(all_flaws_run: tuple[int, Path], tmp_path: Path) -> None:
+    _, first = all_flaws_run
+    _run(["scan", "--demo", "--flaws", "all", "--seed", "7", "-q", "--format", "json", "--out", str(tmp_path)])
+    a, b = _findings(first), _findings(tmp_path)
+    assert a["findings"] == b["findings"]
+    assert [(c["id"], c["requests"]) for c in a["run"]["checks"]] == \
+        [(c["id"], c["requests"]) for c in b["run"]["checks"]]
