@@ -51,13 +51,13 @@ def check_reachable(target: Target, limits: Limits | None = None) -> None:
 
 
 def discover(target: Target, openapi: str | Path | None = None, limits: Limits | None = None,
-             crawl: bool = True) -> Surface:
+             crawl: bool = True, exclude_paths: list[str] | None = None) -> Surface:
     from bastion.surface.discover import discover_surface
 
     if target.kind == "url":
         check_reachable(target, limits)
 
-    return discover_surface(target, openapi=openapi, limits=limits, crawl=crawl)
+    return discover_surface(target, openapi=openapi, limits=limits, crawl=crawl, exclude_paths=exclude_paths)
 
 
 def plan_scan(*, config: Any = None, app: str | None = None, url: str | None = None, demo: bool = False,
@@ -78,18 +78,28 @@ def plan_scan(*, config: Any = None, app: str | None = None, url: str | None = N
         exclude_paths = list(cfg.scope.exclude_paths)
         app = app or cfg.target.app
         url = url or cfg.target.url
+        if cfg.checks is not None:
+            checks = checks or (list(cfg.checks.include) or None)
+            exclude_checks = [*(exclude_checks or []), *cfg.checks.exclude]
         if openapi is None and cfg.target.openapi:
             openapi = cfg.resolve_path(cfg.target.openapi)
     if demo:
         target = demo_target(flaws, framework)
     elif app:
-        target = Target.from_spec(app, base_url=IN_PROCESS_BASE_URL)
+        base_url = (cfg.target.base_url if cfg is not None else None) or IN_PROCESS_BASE_URL
+        if cfg is not None:  # the app module sits next to its threat-model file
+            import sys
+
+            config_dir = str(cfg.resolve_path("."))
+            if config_dir not in sys.path:
+                sys.path.insert(0, config_dir)
+        target = Target.from_spec(app, base_url=base_url)
     elif url:
         target = Target.from_url(url)
     else:
         raise BastionError("nothing to scan: give --demo, --app MODULE:FACTORY, --url URL or --config FILE")
     target.scope_hosts = scope_hosts
-    surface = discover(target, openapi=openapi, limits=limits, crawl=crawl)
+    surface = discover(target, openapi=openapi, limits=limits, crawl=crawl, exclude_paths=exclude_paths)
     options = ScanOptions(checks=checks, exclude_checks=exclude_checks or [], seed=seed, limits=limits,
                           secrets=secrets, scope_hosts=scope_hosts, exclude_paths=exclude_paths)
     return ScanPlan(target=target, surface=surface, options=options, config=cfg)

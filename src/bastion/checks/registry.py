@@ -21,7 +21,7 @@ from bastion.catalog import get_threat
 from bastion.findings.model import Severity
 
 if TYPE_CHECKING:
-    from bastion.engine.context import CheckContext
+    pass
 
 Scope = Literal["target", "entry", "input"]
 CheckFunc = Callable[..., AsyncIterator[Any]]

@@ -50,10 +50,9 @@ class CheckContext:
         return self.canaries.new(length)
 
     async def send(self, method: str, path_or_url: str, **kwargs: Any) -> Exchange:
-        self.stats.requests += 1
-        before = self.client.budget.requests
         ex = await self.client.request(method, path_or_url, **kwargs)
-        self.stats.requests += self.client.budget.requests - before - 1  # redirect hops
+        # The request plus its redirect hops; not a budget difference, which concurrent units inflate.
+        self.stats.requests += 1 + len(ex.history)
         return ex
 
     async def send_spec(self, spec: RequestSpec, *, follow_redirects: bool = False) -> Exchange:

@@ -17,7 +17,6 @@ from bastion.errors import BudgetExhausted
 from bastion.findings.dedup import dedupe
 from bastion.findings.model import Finding
 from bastion.findings.redact import Redactor
-from bastion.findings.reproduce import build_reproduction
 from bastion.payloads import load_payloads
 from bastion.payloads.canary import seeded_rng
 from bastion.surface.model import EntryPoint, Input, Surface
@@ -67,7 +66,8 @@ class ScanResult:
 Progress = Callable[[str, dict[str, Any]], None]
 
 
-def plan_units(spec: CheckSpec, surface: Surface, scope: Scope) -> list[tuple[EntryPoint | None, Input | None]]:
+def plan_units(spec: CheckSpec, surface: Surface,
+               scope: Scope) -> list[tuple[EntryPoint | None, Input | None]]:
     """The units a check runs on, in a stable order."""
     eps = [ep for ep in surface.sorted() if not scope.path_excluded(ep.path)]
     if spec.scope == "target":
@@ -117,7 +117,8 @@ async def run_scan_async(target: Target, surface: Surface, options: ScanOptions 
                 unit_sem = asyncio.Semaphore(max(1, options.limits.concurrency))
 
                 async def run_unit(ep: EntryPoint | None, inp: Input | None, spec: CheckSpec = spec,
-                                   stats: CheckStats = stats, memo: dict[str, Any] = memo) -> list[Finding]:
+                                   stats: CheckStats = stats, memo: dict[str, Any] = memo,
+                                   unit_sem: asyncio.Semaphore = unit_sem) -> list[Finding]:
                     label = unit_label(ep, inp)
                     ctx = CheckContext(spec=spec, client=client, surface=surface, payloads=payloads,
                                        rng=seeded_rng(options.seed, spec.id, label), stats=stats,
@@ -128,7 +129,7 @@ async def run_scan_async(target: Target, surface: Surface, options: ScanOptions 
                             async for finding in spec.func(ctx):
                                 out.append(finding)
                         except BudgetExhausted:
-                            raise
+                            pass  # keep what this unit found before the budget ran out; the loop stops
                         except Exception as exc:
                             tb = traceback.format_exc(limit=-3)
                             stats.errors.append(f"{label}: {type(exc).__name__}: {exc}\n{tb}")
@@ -152,8 +153,8 @@ async def run_scan_async(target: Target, surface: Surface, options: ScanOptions 
                     events.append(f"scan stopped early: {budget.exhausted}")
                     break
     redactor = Redactor(options.secrets)
-    findings = dedupe(
-        redactor.finding(f.model_copy(update={"reproduction": build_reproduction(f, target)})) for f in raw)
+    # The reproduction is built from the redacted proof: secrets never reach the generated code.
+    findings = dedupe(redactor.redact_with_reproduction(f, target) for f in raw)
     return ScanResult(target=target, surface=surface, seed=options.seed, started_at=started_at,
                       duration_s=time.perf_counter() - t0, requests=budget.requests, checks=all_stats,
                       findings=findings, events=events)

@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+import re
+
 from bastion.findings.model import Evidence, Proof, ProofCondition, ProofRequest
 from bastion.target.exchange import Exchange
 
 EXCERPT = 600
 _SKIP_REQUEST_HEADERS = {"accept-encoding", "user-agent", "connection", "host", "content-length", "accept"}
+
+
+# Headers whose values change with the clock, not with the flaw: left out so equal runs match.
+_VOLATILE_RESPONSE_HEADERS = {"date", "age", "expires", "last-modified", "etag", "x-request-id", "x-runtime"}
+_COOKIE_DATE = re.compile(r"(?i)(;\s*expires=)[^;]*")
+
+
+def _stable_header_value(name: str, value: str) -> str:
+    return _COOKIE_DATE.sub(r"\1<date>", value) if name.lower() == "set-cookie" else value
+
+
+def _kept(name: str, value: str) -> bool:
+    """Client noise is dropped; an explicit Accept (not `*/*`) can decide the response, so it stays."""
+    lname = name.lower()
+    return lname not in _SKIP_REQUEST_HEADERS or (lname == "accept" and value.strip() != "*/*")
 
 
 def excerpt(text: str, marker: str | None = None, width: int = EXCERPT) -> str:
@@ -16,15 +33,20 @@ def excerpt(text: str, marker: str | None = None, width: int = EXCERPT) -> str:
     pos = text.find(marker) if marker else -1
     if pos < 0:
         return text[:width] + "…"
-    start = max(0, pos - width // 2)
-    end = min(len(text), start + width)
+    # Stay on the marker's own lines: neighbouring lines (other stored records, timestamps) vary
+    # between runs, and equal runs must give equal evidence.
+    line_start = text.rfind("\n", 0, pos) + 1
+    line_end = text.find("\n", pos + len(marker or ""))
+    line_end = len(text) if line_end < 0 else line_end
+    start = max(line_start, pos - width // 2)
+    end = min(line_end, start + width)
     return ("…" if start else "") + text[start:end] + ("…" if end < len(text) else "")
 
 
 def request_evidence(ex: Exchange, summary: str = "request") -> Evidence:
     req = ex.request
     lines = [f"{req.method} {req.url}"]
-    lines += [f"{k}: {v}" for k, v in req.headers if k.lower() not in _SKIP_REQUEST_HEADERS]
+    lines += [f"{k}: {v}" for k, v in req.headers if _kept(k, v)]
     body = req.body.decode("utf-8", "replace")
     if body:
         lines += ["", excerpt(body)]
@@ -34,7 +56,8 @@ def request_evidence(ex: Exchange, summary: str = "request") -> Evidence:
 
 def response_evidence(ex: Exchange, summary: str = "response", marker: str | None = None,
                       include_body: bool = True) -> Evidence:
-    lines = [f"HTTP {ex.status}"] + [f"{k}: {v}" for k, v in ex.headers]
+    lines = [f"HTTP {ex.status}"] + [f"{k}: {_stable_header_value(k, v)}" for k, v in ex.headers
+                                     if k.lower() not in _VOLATILE_RESPONSE_HEADERS]
     if include_body and ex.body:
         lines += ["", excerpt(ex.text, marker)]
     meta = {"status": str(ex.status)}
@@ -53,7 +76,7 @@ def note(summary: str, content: str = "") -> Evidence:
 
 def proof_from(ex: Exchange, *conditions: ProofCondition) -> Proof:
     req = ex.request
-    headers = {k: v for k, v in req.headers if k.lower() not in _SKIP_REQUEST_HEADERS}
+    headers = {k: v for k, v in req.headers if _kept(k, v)}
     body = req.body.decode("utf-8", "replace") if req.body else None
     return Proof(request=ProofRequest(method=req.method, url=req.url, headers=headers, body=body),
                  conditions=list(conditions))

@@ -26,10 +26,12 @@ class Severity(StrEnum):
         try:
             return cls(value.lower())
         except ValueError:
-            raise ValueError(f"unknown severity {value!r}; use one of {', '.join(s.value for s in cls)}") from None
+            known = ", ".join(s.value for s in cls)
+            raise ValueError(f"unknown severity {value!r}; use one of {known}") from None
 
 
-_SEVERITY_RANK = {Severity.critical: 4, Severity.high: 3, Severity.medium: 2, Severity.low: 1, Severity.info: 0}
+_SEVERITY_RANK = {Severity.critical: 4, Severity.high: 3, Severity.medium: 2, Severity.low: 1,
+                  Severity.info: 0}
 
 
 class Confidence(StrEnum):

@@ -55,34 +55,50 @@ def _test_name(finding: Finding) -> str:
     return f"test_{slug[:60]}_is_fixed"
 
 
+def _docstring_text(text: str) -> str:
+    """Escape text for a triple-quoted literal: quotes, backslashes, NULs and control characters."""
+    out = []
+    for ch in text:
+        if ch == "\n" or (ch.isprintable() and ch not in '\\"'):
+            out.append(ch)
+        elif ch in '\\"':
+            out.append("\\" + ch)
+        else:
+            out.append(ch.encode("unicode_escape").decode("ascii"))
+    return "".join(out)
+
+
 def pytest_source(finding: Finding, proof: Proof, target: Target) -> str:
     req = proof.request
     path = _relative(req.url, target.base_url)
     conditions = ",\n        ".join(_condition_expr(c) for c in proof.conditions)
     body = f"content={req.body.encode('utf-8')!r}, " if req.body else ""
-    send = f"client.request({req.method!r}, {path!r}, headers={dict(req.headers)!r}, {body}follow_redirects=False)"
+    send = (f"client.request({req.method!r}, {path!r}, headers={dict(req.headers)!r}, {body}"
+            "follow_redirects=False)")
     if target.kind == "url":
         client = (f"    with httpx.Client(base_url={target.base_url!r}, timeout=30) as client:\n"
                   f"        r = {send}\n        r.read()\n        return r\n")
         loader = ""
     else:
         module, _, expr = target.spec.partition(":")
-        loader = (f"import {module} as _app_module\n\n\ndef _app():\n"
+        loader = (f"_app_module = importlib.import_module({module!r})\n\n\ndef _app():\n"
                   f"    return eval({expr!r}, vars(_app_module))  # the app factory Bastion scanned\n\n")
         if target.kind == "wsgi":
-            client = (f"    transport = httpx.WSGITransport(app=_app())\n"
+            client = (f"    transport = httpx.WSGITransport(app=_app(), raise_app_exceptions=False)\n"
                       f"    with httpx.Client(transport=transport, base_url={target.base_url!r}) as client:\n"
                       f"        r = {send}\n        r.read()\n        return r\n")
         else:
-            client = (f"    async def go():\n        transport = httpx.ASGITransport(app=_app())\n"
-                      f"        async with httpx.AsyncClient(transport=transport, base_url={target.base_url!r}) as client:\n"
+            client = (f"    async def go():\n"
+                      f"        transport = httpx.ASGITransport(app=_app(), raise_app_exceptions=False)\n"
+                      f"        async with httpx.AsyncClient(transport=transport,"
+                      f" base_url={target.base_url!r}) as client:\n"
                       f"            r = await {send}\n            await r.aread()\n            return r\n\n"
                       f"    return asyncio.run(go())\n")
-    title = finding.title.replace('"""', "'''")
+    doc = _docstring_text(f"Bastion reproduction: {finding.check_id} at {finding.location.label()}.\n\n"
+                          f"{finding.title}\nFails while the flaw exists; passes once it is fixed.\n")
     return (
-        f'"""Bastion reproduction: {finding.check_id} at {finding.location.label()}.\n\n'
-        f"{title}\nFails while the flaw exists; passes once it is fixed.\n"
-        f'"""\n\nimport asyncio  # noqa: F401\nimport re  # noqa: F401\n\nimport httpx\n\n'
+        f'"""{doc}"""\n\nimport asyncio  # noqa: F401\nimport importlib  # noqa: F401\n'
+        f"import re  # noqa: F401\n\nimport httpx\n\n"
         f"{loader}\ndef _send():\n{client}\n\n"
         f"def {_test_name(finding)}():\n    r = _send()\n    flaw_signs = [\n        {conditions},\n    ]\n"
         f"    assert not all(flaw_signs), {('flaw still present: ' + finding.title)!r}\n"

@@ -101,8 +101,8 @@ class CheckRow:
 def check_rows(result: ScanResult) -> list[CheckRow]:
     """Per-check statistics in run order."""
     per_check = Counter(f.check_id for f in result.findings)
-    return [CheckRow(c.check_id, c.requests, len(c.units), round(c.duration_s, 3), per_check.get(c.check_id, 0),
-                     list(c.errors)) for c in result.checks]
+    return [CheckRow(c.check_id, c.requests, len(c.units), round(c.duration_s, 3),
+                     per_check.get(c.check_id, 0), list(c.errors)) for c in result.checks]
 
 
 def first_line(text: str) -> str:

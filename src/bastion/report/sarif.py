@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -41,9 +41,8 @@ def _utc(timestamp: str, plus_seconds: float = 0.0) -> str | None:
         return None
     if moment.tzinfo is None:
         return None
-    moment = (moment + timedelta(seconds=plus_seconds)).astimezone(tz=None if False else moment.tzinfo)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z" if moment.utcoffset() == timedelta(0) else \
-        moment.isoformat(timespec="milliseconds")
+    moment = (moment + timedelta(seconds=plus_seconds)).astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def _rule(rule: RuleInfo) -> dict[str, Any]:
@@ -87,7 +86,9 @@ def _location(loc: Location, base_url: str) -> dict[str, Any]:
         if loc.line and loc.line > 0:
             physical["region"] = {"startLine": loc.line}
     else:
-        uri = loc.url or (base_url.rstrip("/") + (loc.path or "/"))
+        # Dashboards render this as a link: only an http(s) URL, never javascript: or data:.
+        web = loc.url if loc.url and loc.url.lower().startswith(("http://", "https://")) else None
+        uri = web or (base_url.rstrip("/") + (loc.path or "/"))
         physical = {"artifactLocation": {"uri": as_uri(uri)}}
     out: dict[str, Any] = {"physicalLocation": physical}
     if loc.method or loc.path:

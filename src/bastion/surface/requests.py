@@ -108,7 +108,8 @@ def build_request(ep: EntryPoint, inject: Input | None = None, value: str | None
     if inject is not None and inject.location in ("json", "form", "multipart", "body"):
         body_loc = inject.location
     else:
-        body_loc = body_location or next((loc for loc in ("json", "form", "multipart", "body") if loc in locations), None)
+        preferred = (loc for loc in ("json", "form", "multipart", "body") if loc in locations)
+        body_loc = body_location or next(preferred, None)
 
     spec = RequestSpec(method=ep.method, path="")
     path_values: dict[str, str] = {}

@@ -23,6 +23,7 @@ from bastion.target.scope import Scope
 from bastion.target.target import Target
 
 USER_AGENT = "bastion-security/0.1 (+security test; authorised scan)"
+MULTIPART_BOUNDARY = "bastion-boundary-5f0c2a9e71d4b38c"
 
 
 class _BoundedDecoder:
@@ -60,6 +61,21 @@ class _BoundedDecoder:
         return out
 
 
+class _RecordingClient(httpx.AsyncClient):
+    """httpx client that records a 3xx whose Location it cannot parse instead of raising.
+
+    httpx builds the next request even when not following redirects, and a Location carrying CR/LF
+    or other junk (exactly what CRLF and redirect probes provoke) would lose the whole response.
+    ProbeClient follows redirects itself, so `next_request` is not needed.
+    """
+
+    def _build_redirect_request(self, request: httpx.Request, response: httpx.Response) -> httpx.Request:
+        try:
+            return super()._build_redirect_request(request, response)
+        except httpx.RemoteProtocolError:
+            return request
+
+
 class ProbeClient:
     """Async HTTP client bound to one target, scope and budget."""
 
@@ -72,7 +88,7 @@ class ProbeClient:
         self._sem = asyncio.Semaphore(self.limits.concurrency)
         self._default_headers = {"user-agent": USER_AGENT, "accept-encoding": "gzip, deflate",
                                  **{k.lower(): v for k, v in (default_headers or {}).items()}}
-        self._client = httpx.AsyncClient(
+        self._client = _RecordingClient(
             transport=target.transport(self.limits.max_response_bytes),
             base_url=target.base_url, follow_redirects=False, trust_env=False,
             timeout=httpx.Timeout(self.limits.request_timeout),
@@ -101,9 +117,16 @@ class ProbeClient:
         """Send one request (plus redirect hops when asked). Raises only BudgetExhausted/ScopeError."""
         url = self.url(path_or_url)
         self.scope.require(url)
+        if self.scope.path_excluded(url):
+            # The user fenced this path off (e.g. /admin/delete-all): never send, whoever asks.
+            return Exchange(SentRequest(method, url, []), error=f"{url}: path excluded by the scope",
+                            events=["excluded-path"])
         hdrs: dict[str, str | bytes] = dict(self._default_headers)
         for k, v in (headers or {}).items():
             hdrs[k.lower()] = v.encode("utf-8") if isinstance(v, str) else v
+        if files and "content-type" not in hdrs:
+            # httpx picks a random boundary; a fixed one keeps evidence identical across runs.
+            hdrs["content-type"] = f"multipart/form-data; boundary={MULTIPART_BOUNDARY}"
         if cookies:
             hdrs["cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items()).encode("utf-8")
         try:
@@ -122,10 +145,17 @@ class ProbeClient:
             if len(history) >= self.limits.max_redirects:
                 exchange.events.append("too-many-redirects")
                 break
-            next_url = str(httpx.URL(exchange.request.url).join(exchange.header("location") or ""))
+            try:
+                next_url = str(httpx.URL(exchange.request.url).join(exchange.header("location") or ""))
+            except (httpx.InvalidURL, ValueError, UnicodeError):
+                exchange.events.append("invalid-redirect")
+                break
             if not self.scope.allows(next_url):
                 exchange.events.append("out-of-scope-redirect")
                 exchange.error = f"redirect to {next_url} refused: outside the scope"
+                break
+            if self.scope.path_excluded(next_url):
+                exchange.events.append("excluded-path")
                 break
             if next_url in seen:
                 exchange.events.append("redirect-loop")
@@ -143,9 +173,8 @@ class ProbeClient:
     async def _send(self, request: httpx.Request) -> Exchange:
         self.budget.spend()
         body = request.content if isinstance(request.stream, httpx.ByteStream) else b""
-        sent = SentRequest(request.method, str(request.url),
-                           [(k.decode("latin-1"), v.decode("utf-8", "replace")) for k, v in request.headers.raw],
-                           body)
+        headers = [(k.decode("latin-1"), v.decode("utf-8", "replace")) for k, v in request.headers.raw]
+        sent = SentRequest(request.method, str(request.url), headers, body)
         exchange = Exchange(sent)
         timeout = min(self.limits.request_timeout, max(self.budget.remaining_time(), 0.001))
         async with self._sem:
@@ -153,7 +182,8 @@ class ProbeClient:
             try:
                 async with asyncio.timeout(timeout):
                     await self._receive(request, exchange)
-            except TimeoutError:
+            except (TimeoutError, httpx.TimeoutException):
+                # httpx's own read/connect timeouts race the deadline: both mean the same to a check.
                 exchange.events.append("timeout")
                 exchange.error = f"no complete response within {timeout:g}s"
             except httpx.HTTPError as exc:

@@ -7,9 +7,10 @@ import asyncio
 import importlib
 import inspect
 import sys
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Literal
+from typing import Any, Literal
 
 import httpx
 
@@ -17,6 +18,8 @@ from bastion.errors import TargetError
 from bastion.target.transports import AsyncASGITransport, AsyncWSGITransport
 
 IN_PROCESS_BASE_URL = "http://bastion.local"
+# An app that never answers lifespan startup/shutdown must not hang the scan.
+LIFESPAN_TIMEOUT = 60.0
 
 
 @dataclass
@@ -77,7 +80,7 @@ def detect_app_kind(app: Any, spec: str = "") -> Literal["wsgi", "asgi"]:
         raise TargetError(f"{spec or app!r}: not a WSGI or ASGI application (not callable)")
     if hasattr(app, "wsgi_app"):  # Flask and friends
         return "wsgi"
-    call = app if inspect.isfunction(app) or inspect.ismethod(app) else getattr(app, "__call__", app)
+    call = app if inspect.isfunction(app) or inspect.ismethod(app) else app.__call__
     if inspect.iscoroutinefunction(call) or inspect.iscoroutinefunction(app):
         return "asgi"
     try:
@@ -99,14 +102,16 @@ def load_app(spec: str) -> Any:
         raise TargetError(f"{spec}: app must be given as 'module:app' or 'module:factory()'")
     try:
         node = ast.parse(expr.strip(), mode="eval").body
-    except SyntaxError:
-        raise TargetError(f"{spec}: cannot parse {expr!r}") from None
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        raise TargetError(f"{spec}: cannot parse {expr[:80]!r}") from None
     call_args: tuple[list[Any], dict[str, Any]] | None = None
     if isinstance(node, ast.Call):
+        if any(k.arg is None for k in node.keywords):  # `**mapping` would be dropped silently otherwise
+            raise TargetError(f"{spec}: factory arguments must be literals (no *args or **kwargs)")
         try:
             args = [ast.literal_eval(a) for a in node.args]
-            kwargs = {k.arg: ast.literal_eval(k.value) for k in node.keywords if k.arg}
-        except ValueError:
+            kwargs = {str(k.arg): ast.literal_eval(k.value) for k in node.keywords}
+        except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError):
             raise TargetError(f"{spec}: factory arguments must be literals") from None
         call_args = (args, kwargs)
         node = node.func
@@ -123,6 +128,9 @@ def load_app(spec: str) -> Any:
         obj: Any = importlib.import_module(module_name)
     except ImportError as exc:
         raise TargetError(f"{spec}: cannot import module {module_name!r} ({exc})") from None
+    except Exception as exc:  # the user's module failed while importing: their bug, told as such
+        raise TargetError(f"{spec}: importing module {module_name!r} raised "
+                          f"{type(exc).__name__}: {exc}") from None
     for name in attr_path:
         try:
             obj = getattr(obj, name)
@@ -136,6 +144,10 @@ def load_app(spec: str) -> Any:
     return obj
 
 
+_LIFESPAN_REPLIES = {"lifespan.startup.complete", "lifespan.startup.failed", "lifespan.shutdown.complete",
+                     "lifespan.shutdown.failed"}
+
+
 @asynccontextmanager
 async def _asgi_lifespan(app: Any) -> AsyncIterator[None]:
     to_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -145,17 +157,27 @@ async def _asgi_lifespan(app: Any) -> AsyncIterator[None]:
         return await to_app.get()
 
     async def send(message: dict[str, Any]) -> None:
+        # An app that ignores the scope type answers lifespan with HTTP messages; stop it like a
+        # server would, or an endless response would spin here forever.
+        if message.get("type") not in _LIFESPAN_REPLIES:
+            raise RuntimeError(f"unexpected ASGI message {message.get('type')!r} during lifespan")
         await from_app.put(message)
 
     async def run() -> None:
         try:
             await app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, receive, send)
-        except Exception:
-            await from_app.put({"type": "lifespan.unsupported"})
+        except Exception:  # noqa: S110 - raising on lifespan is how apps say "not supported"
+            pass
+        # Returning (or raising) without answering means "no lifespan support": never leave us waiting.
+        await from_app.put({"type": "lifespan.unsupported"})
 
     task = asyncio.ensure_future(run())
     await to_app.put({"type": "lifespan.startup"})
-    first = await from_app.get()
+    try:
+        first = await asyncio.wait_for(from_app.get(), timeout=LIFESPAN_TIMEOUT)
+    except TimeoutError:
+        task.cancel()
+        raise TargetError(f"ASGI app did not finish lifespan startup within {LIFESPAN_TIMEOUT:g}s") from None
     if first["type"] == "lifespan.startup.failed":
         task.cancel()
         raise TargetError(f"ASGI app failed to start: {first.get('message', '')}")
@@ -166,11 +188,11 @@ async def _asgi_lifespan(app: Any) -> AsyncIterator[None]:
         if supported:
             await to_app.put({"type": "lifespan.shutdown"})
             try:
-                await asyncio.wait_for(from_app.get(), timeout=5)
+                await asyncio.wait_for(from_app.get(), timeout=LIFESPAN_TIMEOUT)
             except TimeoutError:
                 pass
         task.cancel()
         try:
             await task
-        except (asyncio.CancelledError, Exception):
+        except (asyncio.CancelledError, Exception):  # noqa: S110 - shutdown errors cannot change results
             pass

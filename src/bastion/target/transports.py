@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import io
 import sys
+import threading
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 from urllib.parse import unquote_to_bytes
@@ -66,7 +67,7 @@ class AsyncWSGITransport(httpx.AsyncBaseTransport):
         self.app = app
         self.max_bytes = max_bytes
 
-    def _call(self, request: httpx.Request, body: bytes) -> httpx.Response:
+    def _call(self, request: httpx.Request, body: bytes, abandoned: threading.Event) -> httpx.Response:
         status_holder: dict[str, Any] = {}
 
         def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None):
@@ -81,7 +82,7 @@ class AsyncWSGITransport(httpx.AsyncBaseTransport):
                 if chunk:
                     chunks.append(chunk)
                     size += len(chunk)
-                if size > self.max_bytes:
+                if size > self.max_bytes or abandoned.is_set():
                     break
         finally:
             close = getattr(result, "close", None)
@@ -94,7 +95,13 @@ class AsyncWSGITransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         body = await request.aread()
-        return await anyio.to_thread.run_sync(self._call, request, body, abandon_on_cancel=True)
+        abandoned = threading.Event()
+        try:
+            return await anyio.to_thread.run_sync(self._call, request, body, abandoned,
+                                                  abandon_on_cancel=True)
+        finally:
+            # On a timeout the thread is left behind: tell it to stop pulling from an endless/slow body.
+            abandoned.set()
 
 
 class AsyncASGITransport(httpx.AsyncBaseTransport):
@@ -150,6 +157,10 @@ class AsyncASGITransport(httpx.AsyncBaseTransport):
                     size += len(chunk)
                 if not message.get("more_body", False) or size > self.max_bytes:
                     done.set()
+                if size > self.max_bytes:
+                    # An app that only ever awaits send() would never yield to the loop again: park it
+                    # here until the transport cancels it.
+                    await asyncio.get_running_loop().create_future()
 
         async def run_app() -> None:
             try:
@@ -158,13 +169,18 @@ class AsyncASGITransport(httpx.AsyncBaseTransport):
                 done.set()
 
         task = asyncio.ensure_future(run_app())
-        await done.wait()
-        if not task.done():
-            task.cancel()
+        try:
+            await done.wait()
+        finally:
+            # Also on our own cancellation (request timeout): a hung app must not outlive its request.
+            if not task.done():
+                task.cancel()
         try:
             await task
         except asyncio.CancelledError:
-            pass
+            task_self = asyncio.current_task()
+            if task_self is not None and task_self.cancelling():
+                raise  # we were cancelled ourselves, not just the app we stopped
         except Exception:
             if status is None:
                 # The app crashed before answering: a server would send a bare 500.

@@ -1,0 +1,88 @@
+"""Oracles that turn responses into proof: markers hidden behind an encoding, and provoked delays.
+
+Shared by the injection checks (a check never imports another check).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import markupsafe
+
+from bastion.target.exchange import Exchange
+
+
+def encodings(text: str) -> list[str]:
+    """`text` as it may appear in a body: raw, HTML-escaped (three styles), JSON-escaped (two styles).
+
+    Always the same number of forms in the same order, so two texts' forms can be zipped.
+    """
+    return [text, str(markupsafe.escape(text)), html.escape(text), html.escape(text, quote=False),
+            json.dumps(text)[1:-1], json.dumps(text, ensure_ascii=False)[1:-1]]
+
+
+def body_views(text: str) -> list[str]:
+    """The body as sent plus its HTML-unescaped and JSON-unescaped readings (error text hides there)."""
+    views = [text, html.unescape(text), text.replace('\\"', '"').replace("\\'", "'").replace("\\\\", "\\")]
+    return list(dict.fromkeys(views))
+
+
+def find_marker(pattern: re.Pattern[str], text: str) -> str | None:
+    """A fragment of the raw body proving `pattern` matched in some reading of it, or None.
+
+    The fragment is literal text of the body, so `body_contains(fragment)` holds on the same response.
+    """
+    for view in body_views(text):
+        m = pattern.search(view)
+        if m is None:
+            continue
+        for form in encodings(m.group(0)):
+            if form and form in text:
+                return form
+    return None
+
+
+def timing_lock(memo: dict[str, Any]) -> asyncio.Lock:
+    """One lock per check run: delay probes of different units must not overlap and slow each other."""
+    lock = memo.get("bastion.timing-lock")
+    if lock is None:
+        lock = memo["bastion.timing-lock"] = asyncio.Lock()
+    return lock
+
+
+@dataclass
+class DelayProof:
+    """Each (seconds, delayed exchange, zero-delay exchange) round that held."""
+
+    rounds: list[tuple[int, Exchange, Exchange]]
+
+    @property
+    def slowest(self) -> tuple[int, Exchange]:
+        seconds, ex, _ = self.rounds[-1]
+        return seconds, ex
+
+
+async def prove_delay(send: Callable[[int], Awaitable[Exchange]], delays: tuple[int, ...] = (2, 3),
+                      fast_below: float = 1.0) -> DelayProof | None:
+    """Prove that the payload controls the response time, once per entry of `delays`.
+
+    Each round sends the n-second payload (must take at least n s) and the same payload with a zero
+    delay (must answer within `fast_below` s). Stops at the first round that fails, so an input that
+    never sleeps costs one request.
+    """
+    rounds: list[tuple[int, Exchange, Exchange]] = []
+    for seconds in delays:
+        slow = await send(seconds)
+        if not slow.ok or slow.elapsed < seconds:
+            return None
+        fast = await send(0)
+        if not fast.ok or fast.elapsed >= fast_below:
+            return None
+        rounds.append((seconds, slow, fast))
+    return DelayProof(rounds)
