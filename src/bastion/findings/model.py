@@ -193,7 +193,9 @@ def compute_fingerprint(finding: Finding) -> str:
         loc.input.in_ if loc.input else "",
         (loc.input.name.lower() if loc.input and loc.input.in_ in ("header",) else loc.input.name)
         if loc.input else "",
-        loc.file or "",
+        # A route is the identity of an HTTP finding; the handler's file path depends on where
+        # Bastion runs from, so it only identifies findings that have no route (static ones).
+        "" if (loc.method or loc.path) else (loc.file or ""),
         finding.role or "",
     ]
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:24]

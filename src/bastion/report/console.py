@@ -78,8 +78,11 @@ class ConsoleProgress:
 
 def _findings_table(result: ScanResult, max_rows: int) -> Table:
     table = Table(title="Findings", title_justify="left", expand=False)
-    for name in ("Severity", "Check", "Location", "Confidence", "Title"):
-        table.add_column(name, overflow="fold")
+    # Severity, check id and confidence are short and grep-able: keep them on one line; location
+    # and title take the remaining width.
+    for name, no_wrap in (("Severity", True), ("Check", True), ("Location", False), ("Confidence", True),
+                          ("Title", False)):
+        table.add_column(name, overflow="fold", no_wrap=no_wrap, ratio=None if no_wrap else 1)
     # Text(...) everywhere: a title or path from the target must never be read as rich markup.
     for f in result.findings[:max_rows]:
         table.add_row(Text(f.severity.value, style=SEVERITY_STYLE[f.severity]), Text(f.check_id),
