@@ -67,3 +67,21 @@ def test_same_seed_gives_identical_findings(all_flaws_run: tuple[int, Path], tmp
     assert a["findings"] == b["findings"]
     assert [(c["id"], c["requests"]) for c in a["run"]["checks"]] == \
         [(c["id"], c["requests"]) for c in b["run"]["checks"]]
+
+
+def test_reports_never_carry_the_targets_secrets(all_flaws_run: tuple[int, Path]) -> None:
+    """The exposed .env and the live session cookies are evidence, but their values are masked."""
+    import re
+
+    from bastion.demo.workspace import PROJECT_FILES
+
+    env_values = [line.split("=", 1)[1] for line in PROJECT_FILES[".env"].splitlines()
+                  if line.split("=", 1)[0].endswith(("KEY", "URL", "PASSWORD"))]
+    assert env_values
+    _, out = all_flaws_run
+    for report in sorted(out.iterdir()):
+        text = report.read_text(encoding="utf-8")
+        for secret in env_values:
+            assert secret not in text, (report.name, secret)
+        assert "demo-db-password" not in text, report.name
+        assert not re.search(r"session_id=(?!\*\*\*)[A-Za-z0-9_-]{8,}", text), report.name
