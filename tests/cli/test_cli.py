@@ -80,3 +80,47 @@ def test_demo_flaws_lists_the_registry() -> None:
     result = invoke("demo", "flaws")
     assert result.exit_code == 0
     assert "sqli_error" in result.output and "injection.sql" in result.output
+
+
+def test_scan_driven_by_a_threat_model_file(tmp_path: Path) -> None:
+    cfg = tmp_path / "bastion.yaml"
+    cfg.write_text(
+        "target:\n"
+        "  app: \"bastion.demo:create_app(flaws='missing_security_headers')\"\n"
+        "  base_url: https://shop.example.test\n"
+        "checks: { include: [headers], exclude: [headers.cookie-flags] }\n"
+        "budgets: { max_requests: 400, concurrency: 2 }\n")
+    out = tmp_path / "out"
+    result = invoke("scan", "--config", str(cfg), "-q", "--format", "json", "--out", str(out), "--fail-on", "medium")
+    assert result.exit_code == 1, result.output
+    doc = json.loads((out / "findings.json").read_text())
+    assert {f["check_id"] for f in doc["findings"]} == {
+        "headers.csp-missing", "headers.xcto-missing", "headers.frame-options-missing",
+        "headers.referrer-policy-missing"}
+    assert {c["id"] for c in doc["run"]["checks"]} == {
+        "headers.csp-missing", "headers.xcto-missing", "headers.frame-options-missing",
+        "headers.referrer-policy-missing", "headers.hsts-missing"}
+    assert doc["run"]["requests"] <= 400
+    assert all(f["location"]["url"] is None or f["location"]["url"].startswith("https://shop.example.test")
+               for f in doc["findings"])
+
+
+def test_init_writes_a_loadable_file_and_refuses_to_overwrite(tmp_path: Path) -> None:
+    from bastion.model import load_config
+
+    out = tmp_path / "bastion.yaml"
+    first = invoke("init", "--app", "bastion.demo:create_app(flaws='none')", "--out", str(out))
+    assert first.exit_code == 0, first.output
+    cfg = load_config(out)
+    assert cfg.target.app == "bastion.demo:create_app(flaws='none')"
+    again = invoke("init", "--app", "bastion.demo:create_app(flaws='none')", "--out", str(out))
+    assert again.exit_code == 2 and "bastion.yaml" in again.output
+
+
+def test_surface_lists_inputs_with_source_lines() -> None:
+    result = invoke("surface", "--demo", "--format", "json", "--no-crawl")
+    assert result.exit_code == 0
+    rows = json.loads(result.output)
+    header = [r for r in rows if r["in"] == "header" and r["name"] == "X-Tenant"]
+    assert header and header[0]["source"].endswith(tuple(f":{n}" for n in range(1, 10000)))
+    assert any(r["in"] == "cookie" for r in rows) and any(r["in"] == "path" for r in rows)

@@ -159,3 +159,14 @@ def test_budget_stays_exhausted_once_spent() -> None:
         with pytest.raises(BudgetExhausted):
             budget.spend()
     assert budget.requests == 1
+
+
+def test_scope_entries_with_a_port_allow_only_that_port() -> None:
+    from bastion.target.scope import Scope
+
+    scope = Scope.for_base_url("http://127.0.0.1:8000", ["api.internal.test:8443", "[::1]:9000"])
+    assert scope.allows("http://127.0.0.1:1234/")  # the target's host: any port
+    assert scope.allows("https://api.internal.test:8443/x")
+    assert not scope.allows("https://api.internal.test/x")
+    assert scope.allows("http://[::1]:9000/") and not scope.allows("http://[::1]:9001/")
+    assert not scope.allows("ftp://127.0.0.1/")

@@ -104,7 +104,7 @@ def _source_of(func: Any) -> tuple[str | None, int | None, str | None]:
     target = inspect.unwrap(func)
     try:
         file = display_path(inspect.getsourcefile(target))
-        line = inspect.getsourcelines(target)[1]
+        line = inspect.getsourcelines(target)[1] if file else None
     except (OSError, TypeError):
         file, line = None, None
     name = f"{getattr(target, '__module__', '?')}:{getattr(target, '__qualname__', '?')}"

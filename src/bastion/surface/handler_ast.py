@@ -137,7 +137,7 @@ class HandlerReads:
 
 def display_path(filename: str | None) -> str | None:
     """A stable, machine-independent path: relative to cwd, else to the sys.path entry holding it."""
-    if not filename:
+    if not filename or filename.startswith("<"):  # "<string>", "<stdin>": code without a file
         return None
     path = os.path.abspath(filename)
     cwd = os.getcwd()

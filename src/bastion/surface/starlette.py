@@ -79,7 +79,7 @@ def _source(func: Any) -> tuple[str | None, int | None, str | None]:
     target = inspect.unwrap(func)
     try:
         file = display_path(inspect.getsourcefile(target))
-        line = inspect.getsourcelines(target)[1]
+        line = inspect.getsourcelines(target)[1] if file else None
     except (OSError, TypeError):
         return None, None, None
     return file, line, f"{getattr(target, '__module__', '?')}:{getattr(target, '__qualname__', '?')}"

@@ -10,7 +10,7 @@ from bastion.errors import BudgetExhausted
 
 @dataclass(frozen=True)
 class Limits:
-    max_requests: int = 20_000
+    max_requests: int = 100_000
     request_timeout: float = 10.0  # whole request, slow drips included
     total_time: float = 900.0
     max_response_bytes: int = 2 * 1024 * 1024

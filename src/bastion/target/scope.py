@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import httpx
 
@@ -22,11 +23,21 @@ class Scope:
                    tuple(exclude_paths or ()))
 
     def allows(self, url: str | httpx.URL) -> bool:
+        """An entry `host` allows any port of that host; `host:port` only that port."""
         u = httpx.URL(str(url))
         if u.scheme not in ("http", "https"):
             return False
         host = (u.host or "").lower().strip("[]")
-        return host in {h.strip("[]") for h in self.hosts}
+        port = u.port or {"http": 80, "https": 443}[u.scheme]
+        return host in self._any_port or (host, port) in self._host_ports
+
+    @cached_property
+    def _any_port(self) -> set[str]:
+        return {_split_host_port(h)[0] for h in self.hosts if _split_host_port(h)[1] is None}
+
+    @cached_property
+    def _host_ports(self) -> set[tuple[str, int | None]]:
+        return {_split_host_port(h) for h in self.hosts if _split_host_port(h)[1] is not None}
 
     def path_excluded(self, url: str | httpx.URL) -> bool:
         path = httpx.URL(str(url)).path
@@ -35,3 +46,16 @@ class Scope:
     def require(self, url: str | httpx.URL) -> None:
         if not self.allows(url):
             raise ScopeError(f"{url}: outside the scope (allowed hosts: {', '.join(sorted(self.hosts))})")
+
+
+def _split_host_port(entry: str) -> tuple[str, int | None]:
+    """`example.test:8443` → ("example.test", 8443); `[::1]:8000` → ("::1", 8000); bare hosts → port None."""
+    entry = entry.strip().lower()
+    if entry.startswith("["):
+        host, _, rest = entry[1:].partition("]")
+        return host, int(rest[1:]) if rest.startswith(":") and rest[1:].isdigit() else None
+    if entry.count(":") == 1:
+        host, _, port = entry.partition(":")
+        if port.isdigit():
+            return host, int(port)
+    return entry, None
