@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-import sys
 import traceback
-import types
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -15,11 +13,12 @@ from flask import Flask, Response, jsonify, request
 from werkzeug.debug import DebuggedApplication
 
 from bastion.checks.config import _python_marker, control_path, version_disclosed
-from bastion.engine.runner import ScanOptions, ScanResult, run_scan
+from bastion.engine.runner import ScanResult
 from bastion.findings.model import Finding
 from bastion.surface.model import EntryPoint, Input, Surface
 from bastion.target.exchange import Exchange, SentRequest
-from bastion.target.target import Target
+from bastion.testing import reproduction_passes as run_reproduction
+from bastion.testing import scan_app
 
 REPRO_MODULE = "bastion_cfg_repro_app"
 DEBUG, STACK, BANNER, FILES = ("config.debug-exposed", "config.stack-trace", "config.version-banner",
@@ -27,25 +26,14 @@ DEBUG, STACK, BANNER, FILES = ("config.debug-exposed", "config.stack-trace", "co
 
 
 def _scan(app: object, surface: Surface, checks: list[str]) -> ScanResult:
-    result = run_scan(Target.from_app(app, spec=f"{REPRO_MODULE}:app", base_url="https://app.example.test"),
-                      surface, ScanOptions(checks=checks))
-    assert all(not c.errors for c in result.checks), [c.errors for c in result.checks]
+    result = scan_app(app, surface, checks=checks,
+                      spec=f"{REPRO_MODULE}:app", base_url="https://app.example.test")
     return result
 
 
 def reproduction_passes(finding: Finding, app: object) -> bool:
     """Run the finding's generated pytest test against `app`: True when it passes (flaw gone)."""
-    module = types.ModuleType(REPRO_MODULE)
-    module.app = app  # type: ignore[attr-defined]
-    sys.modules[REPRO_MODULE] = module
-    namespace: dict[str, Any] = {}
-    exec(compile(finding.reproduction.pytest, "<reproduction>", "exec"), namespace)  # noqa: S102
-    test = next(v for k, v in namespace.items() if k.startswith("test_"))
-    try:
-        test()
-    except AssertionError:
-        return False
-    return True
+    return run_reproduction(finding.reproduction.pytest, app=app, module=REPRO_MODULE)
 
 
 Answer = tuple[int, list[tuple[str, str]], bytes]

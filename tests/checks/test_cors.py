@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-import types
 from typing import Any
 
 import pytest
@@ -11,10 +9,11 @@ from fastapi import FastAPI
 from flask import Flask, Response, jsonify, request
 from starlette.middleware.cors import CORSMiddleware
 
-from bastion.engine.runner import ScanOptions, ScanResult, run_scan
+from bastion.engine.runner import ScanResult
 from bastion.findings.model import Finding
 from bastion.surface.model import EntryPoint, Input, Surface
-from bastion.target.target import Target
+from bastion.testing import reproduction_passes as run_reproduction
+from bastion.testing import scan_app
 
 REFLECT, NULL = "cors.origin-reflection", "cors.null-origin"
 REPRO_MODULE = "bastion_cors_repro_app"
@@ -22,25 +21,14 @@ TRUSTED = "https://app.trusted.example"
 
 
 def _scan(app: object, surface: Surface, checks: list[str] | None = None) -> ScanResult:
-    result = run_scan(Target.from_app(app, spec=f"{REPRO_MODULE}:app", base_url="https://api.example.test"),
-                      surface, ScanOptions(checks=checks or [REFLECT, NULL]))
-    assert all(not c.errors for c in result.checks), [c.errors for c in result.checks]
+    result = scan_app(app, surface, checks=checks or [REFLECT, NULL],
+                      spec=f"{REPRO_MODULE}:app", base_url="https://api.example.test")
     return result
 
 
 def reproduction_passes(finding: Finding, app: object) -> bool:
     """Run the finding's generated pytest test against `app`: True when it passes (flaw gone)."""
-    module = types.ModuleType(REPRO_MODULE)
-    module.app = app  # type: ignore[attr-defined]
-    sys.modules[REPRO_MODULE] = module
-    namespace: dict[str, Any] = {}
-    exec(compile(finding.reproduction.pytest, "<reproduction>", "exec"), namespace)  # noqa: S102
-    test = next(v for k, v in namespace.items() if k.startswith("test_"))
-    try:
-        test()
-    except AssertionError:
-        return False
-    return True
+    return run_reproduction(finding.reproduction.pytest, app=app, module=REPRO_MODULE)
 
 
 def flask_cors_app(policy: str) -> Flask:

@@ -10,11 +10,11 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from flask import Flask, Response, jsonify
 
 from bastion.checks.headers import csp_weakness, effective_referrer_policy, hsts_max_age, parse_set_cookie
-from bastion.engine.runner import ScanOptions, ScanResult, run_scan
+from bastion.engine.runner import ScanResult
 from bastion.findings.model import Finding
 from bastion.surface.model import EntryPoint, Surface
 from bastion.target.exchange import Exchange, SentRequest
-from bastion.target.target import Target
+from bastion.testing import scan_app
 
 HEADER_CHECKS = ["headers.csp-missing", "headers.xcto-missing", "headers.frame-options-missing",
                  "headers.hsts-missing", "headers.referrer-policy-missing", "headers.cookie-flags"]
@@ -25,9 +25,7 @@ PAGE = "<!doctype html><html><body><p>hello</p></body></html>"
 
 def _scan(app: object, surface: Surface, checks: list[str] | None = None, https: bool = True) -> ScanResult:
     base = "https://app.example.test" if https else "http://app.example.test"
-    result = run_scan(Target.from_app(app, spec="tests:app", base_url=base), surface,
-                      ScanOptions(checks=checks or HEADER_CHECKS))
-    assert all(not c.errors for c in result.checks), [c.errors for c in result.checks]
+    result = scan_app(app, surface, checks=checks or HEADER_CHECKS, spec="tests:app", base_url=base)
     return result
 
 

@@ -124,3 +124,34 @@ def test_surface_lists_inputs_with_source_lines() -> None:
     header = [r for r in rows if r["in"] == "header" and r["name"] == "X-Tenant"]
     assert header and header[0]["source"].endswith(tuple(f":{n}" for n in range(1, 10000)))
     assert any(r["in"] == "cookie" for r in rows) and any(r["in"] == "path" for r in rows)
+
+
+def test_demo_serve_runs_a_real_server_on_loopback() -> None:
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "bastion.cli", "demo", "serve", "--port", str(port),
+                             "--flaws", "none"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        for _ in range(200):  # bounded wait for the server to listen (not a timing assertion)
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        else:
+            raise AssertionError(f"demo server did not start: {proc.stdout.read1(4096) if proc.stdout else b''!r}")
+        assert r.status_code == 200 and r.json() == {"status": "ok"}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def test_demo_serve_refuses_non_loopback_hosts() -> None:
+    result = invoke("demo", "serve", "--host", "0.0.0.0", "--port", "8000")
+    assert result.exit_code == 2
+    assert "0.0.0.0" in result.output

@@ -267,6 +267,10 @@ def test_live_url_crawl(live_server) -> None:
     assert ep(surface, "GET", "/invoices/{segment}").source == "crawl"  # sibling ids: a structural parameter
     assert not any("logout" in v or "delete" in v for v in visits)
     assert all(e.source == "crawl" for e in surface.entry_points)
+    # Headers a server may log or trust are attacked once, at the root, for URL targets.
+    root_headers = {i.name for i in ep(surface, "GET", "/").inputs if i.location == "header"}
+    assert root_headers == {"User-Agent", "Referer", "X-Forwarded-For"}
+    assert not any(i.location == "header" for e in surface.entry_points if e.path != "/" for i in e.inputs)
 
 
 def test_crawl_can_be_disabled() -> None:

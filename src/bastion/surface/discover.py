@@ -129,7 +129,24 @@ def discover_surface(target: Target, *, openapi: str | Path | None = None, limit
                                                # A live service may serve its own OpenAPI document.
                                                find_openapi=target.kind == "url" and openapi is None))
         merge_surfaces(surface, crawled)
+    if target.kind == "url":
+        _add_ambient_headers(surface)
     return normalise(surface)
+
+
+# Headers servers commonly log, store or trust (access logs, analytics, "client IP" code). Without
+# the source a crawler cannot tell whether the app reads them, so they are attacked once, at the
+# root, where request-wide middleware runs, instead of on every page.
+AMBIENT_HEADERS = ("User-Agent", "Referer", "X-Forwarded-For")
+
+
+def _add_ambient_headers(surface: Surface) -> None:
+    root = surface.get("GET", "/")
+    if root is None:
+        return
+    for name in AMBIENT_HEADERS:
+        if not any(i.location == "header" and i.name.lower() == name.lower() for i in root.inputs):
+            root.add_input(Input("header", name, source="crawl"))
 
 
 def _ref(file: str | None, line: int | None, source: str) -> str:

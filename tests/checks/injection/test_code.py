@@ -14,6 +14,7 @@ from bastion.engine import ScanOptions, run_scan
 from bastion.findings.model import Finding
 from bastion.surface.model import EntryPoint, Input, Surface
 from bastion.target.target import Target
+from bastion.testing import reproduction_passes, scan_app
 
 CHECK = "injection.code"
 _OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
@@ -112,9 +113,7 @@ def _surface() -> Surface:
 
 
 def _scan(app: Flask) -> list[Finding]:
-    result = run_scan(Target.from_app(app, spec=f"{__name__}:{app.name}()"), _surface(),
-                      ScanOptions(checks=[CHECK]))
-    assert all(not c.errors for c in result.checks), [c.errors for c in result.checks]
+    result = scan_app(app, _surface(), checks=[CHECK], spec=f"{__name__}:{app.name}()")
     return [f for f in result.findings if f.check_id == CHECK]
 
 
@@ -149,15 +148,8 @@ def test_blind_exec_time_based(findings: dict[str, Finding]) -> None:
 def test_reproduction_fails_while_flawed_and_passes_once_fixed(findings: dict[str, Finding]) -> None:
     for name in ("expr", "name", "code"):
         source = findings[name].reproduction.pytest
-        for factory, flawed in (("vulnerable_app()", True), ("safe_app()", False)):
-            namespace: dict[str, object] = {}
-            exec(compile(source.replace("vulnerable_app()", factory), "<repro>", "exec"), namespace)
-            test = next(v for k, v in namespace.items() if k.startswith("test_"))
-            if flawed:
-                with pytest.raises(AssertionError):
-                    test()
-            else:
-                test()
+        assert not reproduction_passes(source)
+        assert reproduction_passes(source, replace=("vulnerable_app()", "safe_app()"))
 
 
 def test_safe_evaluators_scan_clean() -> None:

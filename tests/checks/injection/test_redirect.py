@@ -9,16 +9,15 @@ import pytest
 from flask import Flask, Response, redirect, request, url_for
 
 from bastion.checks.injection.redirect import browser_resolve
-from bastion.engine.runner import ScanOptions, ScanResult, run_scan
+from bastion.engine.runner import ScanResult
 from bastion.surface.model import EntryPoint, Input, Surface
-from bastion.target.target import Target
+from bastion.testing import scan_app
 
 REDIRECT = "injection.open-redirect"
 
 
 def _scan(app: Flask, surface: Surface) -> ScanResult:
-    result = run_scan(Target.from_app(app, spec="tests:app"), surface, ScanOptions(checks=[REDIRECT]))
-    assert all(not c.errors for c in result.checks), [c.errors for c in result.checks]
+    result = scan_app(app, surface, checks=[REDIRECT], spec="tests:app")
     return result
 
 

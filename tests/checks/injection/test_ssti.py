@@ -12,6 +12,7 @@ from bastion.engine import ScanOptions, run_scan
 from bastion.findings.model import Finding
 from bastion.surface.model import EntryPoint, Input, Surface
 from bastion.target.target import Target
+from bastion.testing import reproduction_passes, scan_app
 
 CHECK = "injection.ssti"
 
@@ -95,9 +96,7 @@ def _surface() -> Surface:
 
 
 def _scan(app: Flask) -> list[Finding]:
-    result = run_scan(Target.from_app(app, spec=f"{__name__}:{app.name}()"), _surface(),
-                      ScanOptions(checks=[CHECK]))
-    assert all(not c.errors for c in result.checks), [c.errors for c in result.checks]
+    result = scan_app(app, _surface(), checks=[CHECK], spec=f"{__name__}:{app.name}()")
     return [f for f in result.findings if f.check_id == CHECK]
 
 
@@ -126,15 +125,8 @@ def test_dollar_brace_engine_in_json(findings: dict[str, Finding]) -> None:
 def test_reproduction_fails_while_flawed_and_passes_once_fixed(findings: dict[str, Finding]) -> None:
     for name in ("name", "X-Banner", "subject"):
         source = findings[name].reproduction.pytest
-        for factory, flawed in (("vulnerable_app()", True), ("fixed_app()", False)):
-            namespace: dict[str, object] = {}
-            exec(compile(source.replace("vulnerable_app()", factory), "<repro>", "exec"), namespace)
-            test = next(v for k, v in namespace.items() if k.startswith("test_"))
-            if flawed:
-                with pytest.raises(AssertionError):
-                    test()
-            else:
-                test()
+        assert not reproduction_passes(source)
+        assert reproduction_passes(source, replace=("vulnerable_app()", "fixed_app()"))
 
 
 def test_escaped_echo_and_calculators_scan_clean() -> None:

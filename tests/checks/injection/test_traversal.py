@@ -16,6 +16,7 @@ from bastion.engine import ScanOptions, run_scan
 from bastion.findings.model import Finding
 from bastion.surface.model import EntryPoint, Input, Surface
 from bastion.target.target import Target
+from bastion.testing import reproduction_passes, scan_app
 
 CHECK = "injection.path-traversal"
 PASSWD_DOC = "<p>Each line of /etc/passwd looks like <code>root:x:0:0:root:/root:/bin/bash</code>.</p>"
@@ -121,8 +122,7 @@ def _surface() -> Surface:
 
 
 def _scan(app: Any, name: str, surface: Surface) -> list[Finding]:
-    result = run_scan(Target.from_app(app, spec=f"{__name__}:{name}()"), surface, ScanOptions(checks=[CHECK]))
-    assert all(not c.errors for c in result.checks), [c.errors for c in result.checks]
+    result = scan_app(app, surface, checks=[CHECK], spec=f"{__name__}:{name}()")
     return [f for f in result.findings if f.check_id == CHECK]
 
 
@@ -157,15 +157,8 @@ def test_raw_path_variant_for_servers_that_keep_slashes_encoded() -> None:
 def test_reproduction_fails_while_flawed_and_passes_once_fixed(findings: dict[str, Finding]) -> None:
     for name in ("name", "file"):
         source = findings[name].reproduction.pytest
-        for factory, flawed in (("vulnerable_app()", True), ("safe_app()", False)):
-            namespace: dict[str, object] = {}
-            exec(compile(source.replace("vulnerable_app()", factory), "<repro>", "exec"), namespace)
-            test = next(v for k, v in namespace.items() if k.startswith("test_"))
-            if flawed:
-                with pytest.raises(AssertionError):
-                    test()
-            else:
-                test()
+        assert not reproduction_passes(source)
+        assert reproduction_passes(source, replace=("vulnerable_app()", "safe_app()"))
 
 
 def test_contained_paths_echoes_and_docs_scan_clean() -> None:

@@ -8,17 +8,16 @@ import pytest
 from flask import Flask, Response, request
 from lxml import etree
 
-from bastion.engine.runner import ScanOptions, ScanResult, run_scan
+from bastion.engine.runner import ScanResult
 from bastion.surface.model import EntryPoint, Input, Surface
-from bastion.target.target import Target
+from bastion.testing import scan_app
 
 XXE = "injection.xxe"
 INVOICE = "<invoice><customer>acme</customer><amount>3</amount></invoice>"
 
 
 def _scan(app: Flask, surface: Surface) -> ScanResult:
-    result = run_scan(Target.from_app(app, spec="tests:app"), surface, ScanOptions(checks=[XXE]))
-    assert all(not c.errors for c in result.checks), [c.errors for c in result.checks]
+    result = scan_app(app, surface, checks=[XXE], spec="tests:app")
     return result
 
 
