@@ -27,7 +27,7 @@ from bastion.engine import run_scan  # noqa: E402
 from bastion.engine.context import CheckContext  # noqa: E402
 from bastion.engine.runner import unit_label  # noqa: E402
 from bastion.session import ScanPlan, plan_scan  # noqa: E402
-from bastion.target.client import ProbeClient  # noqa: E402
+from bastion.target.client import ProbeClient, _RecordingClient  # noqa: E402
 
 # (check id, unit label) of the check sending the current request.
 _current_unit: contextvars.ContextVar[tuple[str, str]] = contextvars.ContextVar("current_unit",
@@ -85,7 +85,9 @@ async def replay(plan: ScanPlan, requests: list[Recorded],
         by_check[r.check_id][r.unit].append(r)
     sem = asyncio.Semaphore(limits.concurrency)
     transport = plan.target.transport(limits.max_response_bytes)
-    async with plan.target.running(), httpx.AsyncClient(transport=transport, base_url=plan.target.base_url,
+    # httpx's own client, with only the redirect-parsing guard ProbeClient also has (a probe's junk
+    # Location header would otherwise raise before the response can be read).
+    async with plan.target.running(), _RecordingClient(transport=transport, base_url=plan.target.base_url,
                                                         trust_env=False, follow_redirects=False,
                                                         timeout=limits.request_timeout) as client:
 

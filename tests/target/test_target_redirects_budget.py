@@ -170,3 +170,25 @@ def test_scope_entries_with_a_port_allow_only_that_port() -> None:
     assert not scope.allows("https://api.internal.test/x")
     assert scope.allows("http://[::1]:9000/") and not scope.allows("http://[::1]:9001/")
     assert not scope.allows("ftp://127.0.0.1/")
+
+
+def test_unparseable_location_header_keeps_the_response() -> None:
+    """`Location: https:evil.example` is what redirect probes provoke: record it, don't fail the request."""
+    import asyncio
+
+    from flask import Flask
+
+    from bastion.target import ProbeClient, Target
+
+    app = Flask("odd_location")
+
+    @app.get("/go")
+    def go():
+        return "", 302, {"Location": "https:evil.example"}
+
+    async def fetch():
+        async with ProbeClient(Target.from_app(app, spec="t:app", base_url="https://shop.test")) as client:
+            return await client.request("GET", "/go")
+
+    ex = asyncio.run(fetch())
+    assert ex.status == 302 and ex.error is None and ex.header("location") == "https:evil.example"

@@ -72,7 +72,7 @@ class _RecordingClient(httpx.AsyncClient):
     def _build_redirect_request(self, request: httpx.Request, response: httpx.Response) -> httpx.Request:
         try:
             return super()._build_redirect_request(request, response)
-        except httpx.RemoteProtocolError:
+        except (httpx.RemoteProtocolError, httpx.InvalidURL, ValueError):  # e.g. `Location: https:host`
             return request
 
 
