@@ -176,15 +176,11 @@ def test_unparseable_location_header_keeps_the_response() -> None:
     """`Location: https:evil.example` is what redirect probes provoke: record it, don't fail the request."""
     import asyncio
 
-    from flask import Flask
-
     from bastion.target import ProbeClient, Target
 
-    app = Flask("odd_location")
-
-    @app.get("/go")
-    def go():
-        return "", 302, {"Location": "https:evil.example"}
+    def app(environ, start_response):  # raw WSGI: werkzeug would rewrite the odd Location
+        start_response("302 Found", [("Location", "https:evil.example"), ("Content-Length", "0")])
+        return [b""]
 
     async def fetch():
         async with ProbeClient(Target.from_app(app, spec="t:app", base_url="https://shop.test")) as client:
