@@ -29,3 +29,11 @@ def scan_demo() -> Callable[..., ScanResult]:
     """scan_demo(flaws="all", checks=None, framework="flask", seed=0) -> ScanResult (cached)."""
     return _scan_demo
 
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _history_in_a_temp_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """CLI scans record history; keep each test worker's store out of the working tree."""
+    import os
+
+    os.environ.setdefault("BASTION_DB_URL", str(tmp_path_factory.mktemp("history") / "history.db"))

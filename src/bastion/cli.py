@@ -76,11 +76,17 @@ def cli() -> None:
 @click.option("--timeout", "request_timeout", type=float, help="Per-request time limit (seconds).")
 @click.option("--total-time", type=float, help="Time budget for the whole run (seconds).")
 @click.option("--concurrency", type=int, help="Requests in flight at once.")
+@click.option("--baseline", "baseline_file", type=click.Path(dir_okay=False),
+              help="Reviewed baseline (bastion baseline create): only findings not in it count for --fail-on.")
+@click.option("--db", "db_url", help="History database: SQLite path or SQLAlchemy URL "
+              "(default .bastion/history.db, or $BASTION_DB_URL).")
+@click.option("--no-history", is_flag=True, help="Do not record this run in the history.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def scan(config: str | None, demo: bool, flaws: str, framework: str, app: str | None, url: str | None,
          openapi: str | None, no_crawl: bool, checks: str | None, exclude_checks: str | None, seed: int,
          formats: str, out_dir: str, fail_on: str, max_requests: int | None, request_timeout: float | None,
-         total_time: float | None, concurrency: int | None, quiet: bool) -> None:
+         total_time: float | None, concurrency: int | None, baseline_file: str | None, db_url: str | None,
+         no_history: bool, quiet: bool) -> None:
     """Attack the target's entry points and report findings."""
     from rich.console import Console
 
@@ -121,16 +127,50 @@ def scan(config: str | None, demo: bool, flaws: str, framework: str, app: str | 
         finally:
             if progress is not None:
                 progress.close()
+        gated, accepted, notes, baseline_states = _accepted_findings(result, cfg, baseline_file)
         files = [f for f in fmt if f != "console"]
         if "console" in fmt:
             print_summary(result, Console())
+        for note in notes:
+            console.print(note, markup=False)
+        if accepted:
+            console.print(f"{len(accepted)} finding(s) baselined or suppressed: not counted for --fail-on")
         if files:
-            written = write_reports(result, files, Path(out_dir))
+            written = write_reports(result, files, Path(out_dir), baseline_states=baseline_states)
             for path in written:
                 console.print(f"wrote {path}")
+        if not no_history:
+            from bastion.history.record import record_run
+
+            summary = record_run(result, db_url=db_url, config_hash=cfg.config_hash() if cfg else None,
+                                 accepted={f.fingerprint for f in accepted})
+            counts = ", ".join(f"{n} {state}" for state, n in summary.counts.items() if n)
+            console.print(f"history: run {summary.run_id} recorded ({counts or 'no findings'})", markup=False)
     except BastionError as exc:
         _fail(str(exc))
-    sys.exit(exit_code(result, gate))
+    sys.exit(exit_code(result, gate, gated))
+
+
+def _accepted_findings(result: Any, cfg: Any, baseline_file: str | None) -> tuple[list[Any], list[Any], list[str],
+                                                                                   dict[str, str] | None]:
+    """(findings that count for the gate, baselined or suppressed ones, notes, SARIF baseline states)."""
+    from datetime import date
+
+    from bastion.findings.baseline import apply_baseline, apply_suppressions, load_baseline, sarif_baseline_states
+
+    gated = list(result.findings)
+    accepted: list[Any] = []
+    states = None
+    if baseline_file:
+        baseline = load_baseline(baseline_file)
+        gated, baselined = apply_baseline(gated, baseline)
+        accepted += baselined
+        states = sarif_baseline_states(result.findings, baseline)
+    notes: list[str] = []
+    if cfg is not None and cfg.accepted:
+        gated, suppressed, notes = apply_suppressions(gated, cfg.accepted, date.today())
+        accepted += suppressed
+    return gated, accepted, notes, states
 
 
 @cli.command()
@@ -267,6 +307,16 @@ def list_checks() -> None:
 
     for cid, spec in sorted(load_checks().items()):
         click.echo(f"{cid:34} {spec.severity.value:8} CWE-{spec.cwe:<5} {spec.scope:6} {spec.title}")
+
+
+def _register_history_commands() -> None:
+    from bastion.history.cli import baseline_group, history_command
+
+    cli.add_command(history_command, "history")
+    cli.add_command(baseline_group, "baseline")
+
+
+_register_history_commands()
 
 
 def main() -> None:

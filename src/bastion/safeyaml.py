@@ -15,7 +15,7 @@ import datetime
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import yaml
 from yaml.composer import Composer
@@ -119,6 +119,12 @@ def _line(node_or_event: Any) -> int | None:
 class _CountingComposer(Composer):
     """Composer that counts nodes, aliases and depth as it goes and rejects duplicate keys."""
 
+    if TYPE_CHECKING:  # supplied by the Parser/CParser and Resolver mixins of the concrete loaders below
+        def check_event(self, *choices: Any) -> bool: ...
+        def peek_event(self) -> Any: ...
+        def get_event(self) -> Any: ...
+        def resolve(self, kind: Any, value: Any, implicit: Any) -> Any: ...
+
     def _init_counters(self, limits: YamlLimits) -> None:
         self._limits = limits
         self._nodes = 0
@@ -132,7 +138,8 @@ class _CountingComposer(Composer):
             if self._aliases > self._limits.max_aliases:
                 raise _LimitError(f"more than {self._limits.max_aliases} YAML aliases (alias bomb?)",
                                   _line(event), self._path)
-            return super().compose_node(parent, index)
+            # types-PyYAML says Node | None, but PyYAML's compose_node always returns a node
+            return cast(Node, super().compose_node(parent, index))
         if len(self._path) >= self._limits.max_depth:
             raise _LimitError(f"nesting deeper than {self._limits.max_depth} levels",
                               _line(self.peek_event()), self._path)
@@ -140,9 +147,10 @@ class _CountingComposer(Composer):
         if self._nodes > self._limits.max_nodes:
             raise _LimitError(f"more than {self._limits.max_nodes} YAML nodes", _line(self.peek_event()),
                               self._path)
-        return super().compose_node(parent, index)
+        return cast(Node, super().compose_node(parent, index))
 
-    def compose_sequence_node(self, anchor: str | None) -> SequenceNode:
+    # types-PyYAML types `anchor` as a dict; PyYAML passes the anchor name (or None)
+    def compose_sequence_node(self, anchor: str | None) -> SequenceNode:  # type: ignore[override]
         start = self.get_event()
         tag = start.tag
         if tag is None or tag == "!":
@@ -159,7 +167,7 @@ class _CountingComposer(Composer):
         node.end_mark = self.get_event().end_mark
         return node
 
-    def compose_mapping_node(self, anchor: str | None) -> MappingNode:
+    def compose_mapping_node(self, anchor: str | None) -> MappingNode:  # type: ignore[override]  # as above
         start = self.get_event()
         tag = start.tag
         if tag is None or tag == "!":
@@ -196,7 +204,8 @@ class _CheckedConstructor(SafeConstructor):
                                    node.start_mark) from None
 
 
-_CheckedConstructor.add_constructor("tag:yaml.org,2002:timestamp",
+# types-PyYAML wants the constructor's first argument to be a whole Loader; a constructor mixin is fine at runtime
+_CheckedConstructor.add_constructor("tag:yaml.org,2002:timestamp",  # type: ignore[type-var]
                                     _CheckedConstructor.construct_yaml_timestamp)
 
 

@@ -32,7 +32,9 @@ def demo_target(flaws: str | tuple[str, ...] = "all", framework: str = "flask") 
     flaws_arg = flaws if isinstance(flaws, str) else ",".join(flaws)
     app = factory(flaws=flaws_arg)
     name = "create_fastapi_app" if framework == "fastapi" else "create_app"
-    return Target.from_app(app, spec=f"bastion.demo:{name}(flaws={flaws_arg!r})", base_url=DEMO_BASE_URL)
+    target = Target.from_app(app, spec=f"bastion.demo:{name}(flaws={flaws_arg!r})", base_url=DEMO_BASE_URL)
+    target.name = f"bastion.demo:{name}"
+    return target
 
 
 def check_reachable(target: Target, limits: Limits | None = None) -> None:

@@ -165,9 +165,9 @@ async def xcto_missing(ctx: CheckContext) -> AsyncIterator[Finding]:
         if s.ex.body and value != "nosniff":
             affected.append(s)
     if affected:
-        value = affected[0].ex.header("x-content-type-options")
-        cond = (header_missing("x-content-type-options") if value is None
-                else header_matches("x-content-type-options", "^" + re.escape(value) + "$"))
+        sent = affected[0].ex.header("x-content-type-options")
+        cond = (header_missing("x-content-type-options") if sent is None
+                else header_matches("x-content-type-options", "^" + re.escape(sent) + "$"))
         yield _site_finding(ctx, affected, "X-Content-Type-Options: nosniff missing",
                             "response without X-Content-Type-Options: nosniff", [cond])
 
@@ -375,7 +375,7 @@ async def cookie_flags(ctx: CheckContext) -> AsyncIterator[Finding]:
                 confidence=Confidence.confirmed,
                 severity="low" if all(f.startswith("SameSite") for f in missing) else None,
                 location=Location(method="GET", path=path, url=hop.request.url,
-                                  input=InputRef(**{"in": "cookie", "name": cookie.name})),
+                                  input=InputRef.model_validate({"in": "cookie", "name": cookie.name})),
                 evidence=[*exchange_evidence(hop, f"Set-Cookie {cookie.name} lacks {', '.join(missing)}",
                                              cookie.name + "="),
                           note("Set-Cookie", cookie.raw)],

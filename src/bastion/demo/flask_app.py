@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import wraps
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 
 from flask import (
     Blueprint,
@@ -217,9 +217,10 @@ def int_arg(name: str, default: int, low: int, high: int) -> int:
 
 
 def redirect_after_auth(target: str | None, fallback: str) -> Response:
+    # Inside a request flask.redirect builds the app's response_class (flask's Response); the stub says werkzeug's.
     if planted("open_redirect"):
-        return redirect(target or fallback)
-    return redirect(safe_next(target, fallback))
+        return cast(Response, redirect(target or fallback))
+    return cast(Response, redirect(safe_next(target, fallback)))
 
 
 def wants_json() -> bool:
@@ -350,7 +351,7 @@ def account() -> str:
 @bp.get("/set-language")
 def set_language() -> Response:
     lang = request.args.get("lang", "en")
-    resp = redirect("/")
+    resp = cast(Response, redirect("/"))  # flask's Response in a request, as in redirect_after_auth
     if planted("crlf_injection"):
         # Hand-rolled cookie header: the raw value goes straight into the WSGI header list.
         request.environ[RAW_HEADERS_KEY].append(("Set-Cookie", f"lang={lang}; Path=/"))
@@ -730,7 +731,8 @@ def api_profile() -> Any:
         return jsonify(error="expected a JSON object"), 400
     display_name = str(body.get("display_name", g.user["display_name"]))[:80]
     bio = str(body.get("bio", g.user["bio"]))[:1000]
-    address = body.get("address") if isinstance(body.get("address"), dict) else {}
+    raw_address = body.get("address")
+    address = raw_address if isinstance(raw_address, dict) else {}
     city = str(address.get("city", g.user["city"]))[:80]
     db().execute("UPDATE users SET display_name = ?, bio = ?, city = ? WHERE id = ?",
                  (display_name, bio, city, g.user["id"]))

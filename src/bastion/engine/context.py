@@ -79,7 +79,7 @@ class CheckContext:
         file = (inp.file if inp and inp.file else None) or (ep.file if ep else None)
         line = (inp.line if inp and inp.file else None) or (ep.line if ep else None)
         return Location(method=method or (ep.method if ep else None), path=path or (ep.path if ep else None),
-                        url=url, input=InputRef(**{"in": inp.location, "name": inp.name}) if inp else None,
+                        url=url, input=InputRef.model_validate({"in": inp.location, "name": inp.name}) if inp else None,
                         file=file, line=line)
 
     def finding(self, *, title: str | None = None, confidence: Confidence | str = Confidence.firm,

@@ -200,7 +200,8 @@ def _plain(error: Any) -> str:
 
 def _present_prefix(data: Any, loc: tuple[Any, ...]) -> tuple[Any, ...]:
     """The longest prefix of a pydantic location that exists in the input data."""
-    node, prefix = data, ()
+    node = data
+    prefix: tuple[Any, ...] = ()
     for elem in loc:
         if isinstance(node, dict) and elem in node:
             node = node[elem]

@@ -43,7 +43,9 @@ def _not_a_boolean(value: Any) -> Any:
 PositiveInt = Annotated[int, BeforeValidator(_not_a_boolean), Field(gt=0)]
 PositiveFloat = Annotated[float, BeforeValidator(_not_a_boolean), Field(gt=0, allow_inf_nan=False)]
 # Optional sections may be left empty (`accepted:`), which YAML reads as null.
-_EMPTY_SECTIONS = {"scope": {}, "roles": {}, "assets": {}, "access": {}, "data_classes": {}, "accepted": []}
+_EMPTY_SECTIONS: dict[str, Any] = {
+    "scope": {}, "roles": {}, "assets": {}, "access": {}, "data_classes": {}, "accepted": [],
+}
 
 ACCESS_KEY_PATTERN = re.compile(r"^(?P<method>[A-Z]+) (?P<path>/\S*)$")
 _APP_SPEC = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*(\(.*\))?$", re.DOTALL)
@@ -283,6 +285,19 @@ class BastionConfig(_Strict):
     def source(self) -> Path | None:
         """The file this config was loaded from, if any."""
         return self._source
+
+    def config_hash(self) -> str:
+        """Identity of the configuration for the history: the file as written (with `${VAR}`s, never
+        their values), or the settings themselves for a config built in code."""
+        import hashlib
+
+        if self._source is not None and self._source.is_file():
+            data = self._source.read_bytes()
+        else:
+            data = self.model_dump_json().encode()
+            for secret in self._secrets:
+                data = data.replace(secret.encode(), b"***")
+        return hashlib.sha256(data).hexdigest()[:16]
 
     def resolve_path(self, p: str | Path) -> Path:
         """A path from the config, relative to the config file's directory (else the working directory)."""

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from bastion.engine.runner import ScanResult
 from bastion.errors import BastionError
-from bastion.findings.model import Severity
+from bastion.findings.model import Finding, Severity
 
 # Spellings of "never fail on findings" accepted from the command line.
 NEVER = ("none", "never", "off")
@@ -20,9 +22,13 @@ def parse_fail_on(fail_on: str | None) -> Severity | None:
         raise BastionError(f"--fail-on: {exc} (or 'none')") from None
 
 
-def exit_code(result: ScanResult, fail_on: str | None) -> int:
-    """0 if no finding is at or above `fail_on` (None: never fail), 1 otherwise."""
+def exit_code(result: ScanResult, fail_on: str | None, findings: Iterable[Finding] | None = None) -> int:
+    """0 if no finding is at or above `fail_on` (None: never fail), 1 otherwise.
+
+    `findings` narrows the gate (e.g. to those not baselined or suppressed); default: all of the run's.
+    """
     threshold = parse_fail_on(fail_on)
     if threshold is None:
         return 0
-    return int(any(f.severity.rank >= threshold.rank for f in result.findings))
+    gated = result.findings if findings is None else findings
+    return int(any(f.severity.rank >= threshold.rank for f in gated))

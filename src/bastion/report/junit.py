@@ -75,8 +75,8 @@ def _plan_cases(result: ScanResult) -> dict[str, list[_Case]]:
             per_check.setdefault(name, _Case(stats.check_id, name))
         units = set(stats.units)
         for err in stats.errors:
-            unit = _error_unit(err, units)
-            name = entry_of_unit(unit) if unit else "(check)"
+            err_unit = _error_unit(err, units)
+            name = entry_of_unit(err_unit) if err_unit else "(check)"
             per_check.setdefault(name, _Case(stats.check_id, name)).errors.append(err)
     extra: dict[str, dict[str, _Case]] = defaultdict(dict)
     for f in result.findings:

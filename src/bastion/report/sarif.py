@@ -126,6 +126,12 @@ def _result(f: Finding, rule_index: int, base_url: str) -> dict[str, Any]:
     }
 
 
+def _with_baseline_state(out: dict[str, Any], f: Finding, states: dict[str, str] | None) -> dict[str, Any]:
+    if states is not None and f.fingerprint in states:
+        out["baselineState"] = states[f.fingerprint]
+    return out
+
+
 def _invocation(result: ScanResult) -> dict[str, Any]:
     notes: list[dict[str, Any]] = []
     for stats in result.checks:
@@ -143,8 +149,11 @@ def _invocation(result: ScanResult) -> dict[str, Any]:
     return inv
 
 
-def sarif_document(result: ScanResult) -> dict[str, Any]:
-    """The SARIF log as plain data: one run, rules for every check that ran or reported."""
+def sarif_document(result: ScanResult, baseline_states: dict[str, str] | None = None) -> dict[str, Any]:
+    """The SARIF log as plain data: one run, rules for every check that ran or reported.
+
+    `baseline_states` maps fingerprints to SARIF `baselineState` values (new, unchanged, updated, absent).
+    """
     rules = rules_for(result)
     index = {cid: i for i, cid in enumerate(rules)}
     base_url = result.target.base_url
@@ -155,12 +164,13 @@ def sarif_document(result: ScanResult) -> dict[str, Any]:
         }},
         "invocations": [_invocation(result)],
         "automationDetails": {"id": f"bastion/{result.target.spec or base_url}/"},
-        "results": [_result(f, index[f.check_id], base_url) for f in result.findings],
+        "results": [_with_baseline_state(_result(f, index[f.check_id], base_url), f, baseline_states)
+                    for f in result.findings],
         "properties": {"target": result.target.spec, "seed": result.seed, "requests": result.requests},
     }
     return {"$schema": SARIF_SCHEMA_URI, "version": "2.1.0", "runs": [run]}
 
 
-def sarif_json(result: ScanResult) -> str:
+def sarif_json(result: ScanResult, baseline_states: dict[str, str] | None = None) -> str:
     """`bastion.sarif` text."""
-    return json.dumps(sarif_document(result), indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(sarif_document(result, baseline_states), indent=2, ensure_ascii=False) + "\n"

@@ -60,8 +60,12 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
-def write_reports(result: ScanResult, formats: list[str], out_dir: Path) -> list[Path]:
-    """Render and write each requested file format to `out_dir`; returns the paths written."""
+def write_reports(result: ScanResult, formats: list[str], out_dir: Path,
+                  *, baseline_states: dict[str, str] | None = None) -> list[Path]:
+    """Render and write each requested file format to `out_dir`; returns the paths written.
+
+    `baseline_states` (fingerprint -> new/unchanged/absent) sets SARIF's `baselineState`.
+    """
     chosen = [f for f in validate_formats(formats) if f in FILE_FORMATS]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -69,7 +73,8 @@ def write_reports(result: ScanResult, formats: list[str], out_dir: Path) -> list
     for fmt in chosen:
         name, render = FILE_FORMATS[fmt]
         path = out_dir / name
+        text = sarif_json(result, baseline_states) if fmt == "sarif" else render(result)
         # Lone surrogates (undecodable bytes a target sent) cannot be UTF-8: replace, never crash.
-        atomic_write(path, render(result).encode("utf-8", errors="replace"))
+        atomic_write(path, text.encode("utf-8", errors="replace"))
         written.append(path)
     return written

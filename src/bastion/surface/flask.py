@@ -174,4 +174,6 @@ def _session_cookie(app: Any, reads: HandlerReads) -> list[Input]:
 def _serves_static(app: Any, endpoint: str) -> bool:
     owner = app if endpoint == "static" else app.blueprints.get(endpoint.rsplit(".", 1)[0])
     folder = getattr(owner, "static_folder", None)
-    return bool(folder) and os.path.isdir(folder)
+    if not folder:
+        return False
+    return os.path.isdir(folder)

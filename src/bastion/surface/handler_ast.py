@@ -398,9 +398,9 @@ class _FunctionReader:
             case ast.Compare(left=left, ops=ops, comparators=comparators):
                 key = self._key(left)
                 for op, comp in zip(ops, comparators, strict=False):
-                    target = self._eval(comp)
+                    container = self._eval(comp)
                     if isinstance(op, ast.In | ast.NotIn) and key is not None:
-                        self._read_key(target, key, node)
+                        self._read_key(container, key, node)
                 return None
             case ast.ListComp() | ast.SetComp() | ast.GeneratorExp() | ast.DictComp():
                 for gen in node.generators:
@@ -568,9 +568,9 @@ class _FunctionReader:
             for name, value in zip(params, args, strict=False):
                 if value is not None and not isinstance(value, _Leaf):
                     bindings[name] = value
-        for name, value in kwargs.items():
-            if name in params and value is not None and not isinstance(value, _Leaf):
-                bindings[name] = value
+        for kw, value in kwargs.items():
+            if kw is not None and kw in params and value is not None and not isinstance(value, _Leaf):
+                bindings[kw] = value
         passed = set(params[:len(node.args)]) | {k for k in kwargs if k}
         for name, default in self._defaults(parsed.node.args).items():
             if name not in passed and not starred:

@@ -67,7 +67,8 @@ class EntryPoint:
 
     @property
     def body_locations(self) -> set[str]:
-        return {i.location for i in self.inputs} & {"form", "json", "multipart", "body"}
+        locations: set[str] = {i.location for i in self.inputs}
+        return locations & {"form", "json", "multipart", "body"}
 
 
 @dataclass

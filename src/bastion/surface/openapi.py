@@ -223,7 +223,8 @@ def _server_prefix(doc: OpenAPIDocument) -> str:
     url = servers[0].get("url")
     if not isinstance(url, str):
         return ""
-    variables = servers[0].get("variables") if isinstance(servers[0].get("variables"), dict) else {}
+    raw_variables = servers[0].get("variables")
+    variables = raw_variables if isinstance(raw_variables, dict) else {}
 
     def default(match: re.Match[str]) -> str:
         var = variables.get(match.group(1))

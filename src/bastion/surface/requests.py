@@ -105,6 +105,7 @@ def build_request(ep: EntryPoint, inject: Input | None = None, value: str | None
         return value if (inject is not None and inp.key == inject.key and value is not None) else default_value(inp)
 
     locations = ep.body_locations
+    body_loc: str | None
     if inject is not None and inject.location in ("json", "form", "multipart", "body"):
         body_loc = inject.location
     else:

@@ -130,8 +130,9 @@ class ProbeClient:
         if cookies:
             hdrs["cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items()).encode("utf-8")
         try:
-            request = self._client.build_request(method, url, params=params, headers=hdrs, data=data,
-                                                 json=json, files=files, content=content)
+            # httpx accepts str and bytes values in one mapping (it normalises each); its HeaderTypes do not say so
+            request = self._client.build_request(method, url, params=params, headers=hdrs,  # type: ignore[arg-type]
+                                                 data=data, json=json, files=files, content=content)
         except (httpx.InvalidURL, UnicodeError, ValueError, TypeError) as exc:
             sent = SentRequest(method, url, [(k, v if isinstance(v, str) else v.decode("utf-8", "replace"))
                                              for k, v in hdrs.items()])
@@ -164,7 +165,8 @@ class ProbeClient:
             history.append(exchange)
             next_method = "GET" if exchange.status in (301, 302, 303) and method != "HEAD" else method
             request = self._client.build_request(
-                next_method, next_url, headers={k: v for k, v in hdrs.items() if k != "content-type"},
+                next_method, next_url,
+                headers={k: v for k, v in hdrs.items() if k != "content-type"},  # type: ignore[arg-type]  # as above
                 content=request.content if next_method == method else None)
             exchange = await self._send(request)
         exchange.history = history

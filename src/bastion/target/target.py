@@ -31,6 +31,13 @@ class Target:
     spec: str = ""
     # Extra hosts the scope allows besides the base URL's.
     scope_hosts: list[str] = field(default_factory=list)
+    # What the history tracks runs of; defaults to `spec`. The demo names itself without its flaw
+    # selection, so toggling a flaw between two runs shows it as fixed.
+    name: str = ""
+
+    @property
+    def identity(self) -> str:
+        return self.name or self.spec or self.base_url
 
     @property
     def in_process(self) -> bool:
