@@ -76,6 +76,10 @@ def cli() -> None:
 @click.option("--timeout", "request_timeout", type=float, help="Per-request time limit (seconds).")
 @click.option("--total-time", type=float, help="Time budget for the whole run (seconds).")
 @click.option("--concurrency", type=int, help="Requests in flight at once.")
+@click.option("--static", "with_static", is_flag=True,
+              help="Also analyse the source (SAST, secrets, infra files) and merge it with the runtime findings.")
+@click.option("--static-path", "static_paths", multiple=True, type=click.Path(exists=True),
+              help="Source tree for --static (default: the in-process app's package).")
 @click.option("--baseline", "baseline_file", type=click.Path(dir_okay=False),
               help="Reviewed baseline (bastion baseline create): only findings not in it count for --fail-on.")
 @click.option("--db", "db_url", help="History database: SQLite path or SQLAlchemy URL "
@@ -85,8 +89,8 @@ def cli() -> None:
 def scan(config: str | None, demo: bool, flaws: str, framework: str, app: str | None, url: str | None,
          openapi: str | None, no_crawl: bool, checks: str | None, exclude_checks: str | None, seed: int,
          formats: str, out_dir: str, fail_on: str, max_requests: int | None, request_timeout: float | None,
-         total_time: float | None, concurrency: int | None, baseline_file: str | None, db_url: str | None,
-         no_history: bool, quiet: bool) -> None:
+         total_time: float | None, concurrency: int | None, with_static: bool, static_paths: tuple[str, ...],
+         baseline_file: str | None, db_url: str | None, no_history: bool, quiet: bool) -> None:
     """Attack the target's entry points and report findings."""
     from rich.console import Console
 
@@ -127,6 +131,14 @@ def scan(config: str | None, demo: bool, flaws: str, framework: str, app: str | 
         finally:
             if progress is not None:
                 progress.close()
+        if with_static or static_paths:
+            from bastion.static import merge_with_dast, run_static
+
+            paths = list(static_paths) or _app_source_paths(plan.target)
+            static_result = run_static(paths, plan.surface)
+            result = merge_with_dast(result, static_result.findings)
+            console.print(f"static: {static_result.files_scanned} files, {len(static_result.findings)} findings, "
+                          f"{len(static_result.skipped)} skipped", markup=False)
         gated, accepted, notes, baseline_states = _accepted_findings(result, cfg, baseline_file)
         files = [f for f in fmt if f != "console"]
         if "console" in fmt:
@@ -149,6 +161,19 @@ def scan(config: str | None, demo: bool, flaws: str, framework: str, app: str | 
     except BastionError as exc:
         _fail(str(exc))
     sys.exit(exit_code(result, gate, gated))
+
+
+def _app_source_paths(target: Any) -> list[str]:
+    """The source of an in-process app: the package holding its module (or the lone module file)."""
+    import importlib.util
+
+    module = target.spec.partition(":")[0] if target.in_process else ""
+    spec = importlib.util.find_spec(module) if module else None
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        raise BastionError("--static needs --static-path PATH for this target (no importable app source)")
+    origin = Path(spec.origin)
+    in_package = origin.name == "__init__.py" or "." in module
+    return [str(origin.parent if in_package else origin)]
 
 
 def _accepted_findings(result: Any, cfg: Any, baseline_file: str | None) -> tuple[list[Any], list[Any], list[str],
@@ -216,6 +241,10 @@ def catalog(threat_id: str | None, fmt: str) -> None:
     by_threat: dict[str, list[str]] = {}
     for spec in checks.values():
         by_threat.setdefault(spec.threat, []).append(spec.id)
+    from bastion.static import static_checks_by_threat
+
+    for static_threat, rule_ids in static_checks_by_threat().items():
+        by_threat.setdefault(static_threat, []).extend(rule_ids)
     if threat_id:
         threat = threats.get(threat_id)
         if threat is None:
@@ -309,14 +338,17 @@ def list_checks() -> None:
         click.echo(f"{cid:34} {spec.severity.value:8} CWE-{spec.cwe:<5} {spec.scope:6} {spec.title}")
 
 
-def _register_history_commands() -> None:
+def _register_commands() -> None:
+    """Commands that live with their subsystem."""
     from bastion.history.cli import baseline_group, history_command
+    from bastion.static.cli import static
 
     cli.add_command(history_command, "history")
     cli.add_command(baseline_group, "baseline")
+    cli.add_command(static, "static")
 
 
-_register_history_commands()
+_register_commands()
 
 
 def main() -> None:

@@ -155,3 +155,27 @@ def test_demo_serve_refuses_non_loopback_hosts() -> None:
     result = invoke("demo", "serve", "--host", "0.0.0.0", "--port", "8000")
     assert result.exit_code == 2
     assert "0.0.0.0" in result.output
+
+
+def test_scan_with_static_merges_source_evidence_into_confirmed_findings(tmp_path: Path) -> None:
+    result = invoke("scan", "--demo", "--static", "--checks", "injection.sql", "-q", "--no-history",
+                    "--format", "json,sarif", "--out", str(tmp_path), "--fail-on", "none")
+    assert result.exit_code == 0, result.output
+    findings = json.loads((tmp_path / "findings.json").read_text())["findings"]
+    sql = [f for f in findings if f["check_id"] == "injection.sql"]
+    assert len(sql) == 3
+    for f in sql:  # each runtime-confirmed SQL injection carries the source line that builds the query
+        assert f["confidence"] == "confirmed"
+        assert any(e["kind"] == "source" for e in f["evidence"]), f["location"]
+    assert any(f["check_id"].startswith("iac.") for f in findings)  # infra files of the demo tree
+
+
+def test_static_command_is_registered(tmp_path: Path) -> None:
+    import bastion.demo
+
+    vulnerable = Path(bastion.demo.__file__).parent / "infra" / "vulnerable"
+    assert vulnerable.is_dir()
+    result = invoke("static", str(vulnerable), "--format", "json", "--out", str(tmp_path), "--fail-on", "high")
+    assert result.exit_code == 1, result.output
+    ids = {f["check_id"] for f in json.loads((tmp_path / "findings.json").read_text())["findings"]}
+    assert any(i.startswith("iac.") for i in ids) and any(i.startswith("ci.") for i in ids)
