@@ -134,7 +134,7 @@ def scan(config: str | None, demo: bool, flaws: str, framework: str, app: str | 
         if with_static or static_paths:
             from bastion.static import merge_with_dast, run_static
 
-            paths = list(static_paths) or _app_source_paths(plan.target)
+            paths: list[str | Path] = [*(static_paths or _app_source_paths(plan.target))]
             static_result = run_static(paths, plan.surface)
             result = merge_with_dast(result, static_result.findings)
             console.print(f"static: {static_result.files_scanned} files, {len(static_result.findings)} findings, "
