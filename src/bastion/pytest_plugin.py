@@ -101,14 +101,18 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 class BastionClient:
     """A synchronous client for tests, with Bastion's scope guard and budgets; returns Exchanges."""
 
-    def __init__(self, target: Target, limits: Limits | None = None) -> None:
+    def __init__(self, target: Target, limits: Limits | None = None, role: Any = None) -> None:
         self.target = target
+        # A bastion.identity.RoleSession: its cookies and headers go on every request.
+        self.role = role
         self._runner = asyncio.Runner()
         self._client = ProbeClient(target, limits=limits or Limits(max_requests=10_000))
         self._lifespan = target.running()
         self._runner.run(self._lifespan.__aenter__())
 
     def request(self, method: str, path: str, **kwargs: Any) -> Exchange:
+        if self.role is not None:
+            kwargs = self.role.apply(kwargs)
         return self._runner.run(self._client.request(method, path, **kwargs))
 
     def get(self, path: str, **kwargs: Any) -> Exchange:
@@ -178,3 +182,73 @@ def bastion_client(bastion_target: Target) -> Iterator[BastionClient]:
 def payloads() -> Payloads:
     """Bastion's payload corpora: `payloads.get("name")`; `payloads.names()` lists them."""
     return load_payloads()
+
+
+# --- grey-box sensors ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sensors() -> Iterator[Any]:
+    """A sensor session active for the test: `sensors.events` lists what the code under test did.
+
+    Events are `SensorEvent(kind, detail, file, line)` with kind sql, open, subprocess, compile,
+    exec, pickle, connect or resolve; `sensors.matching(text)` and `sensors.of_kind(kind)` filter them.
+    Request it before `bastion_client` so the client's event loop inherits the session.
+    """
+    from bastion.sensors import SensorSession, sensor_session
+
+    with sensor_session(SensorSession()) as session:
+        yield session
+
+
+# --- roles ----------------------------------------------------------------------------------------
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrize tests that take `roles` with every role of the threat model (anonymous first)."""
+    if "roles" not in metafunc.fixturenames:
+        return
+    defs = metafunc._arg2fixturedefs.get("roles") or ()
+    if not defs or getattr(defs[-1].func, "__module__", "") != __name__:  # a project's own `roles` wins
+        return
+    path = metafunc.config.getoption("--bastion-config") or metafunc.config.getini("bastion_config")
+    names: list[str] = []
+    if path:
+        from bastion.model import load_config
+
+        names = load_config(path).role_names()
+    metafunc.parametrize("roles", names, ids=names)
+
+
+@pytest.fixture
+def roles() -> str:
+    """The role name this test runs as; the test runs once per role of the threat model."""
+    pytest.skip("the roles fixture needs a threat model with roles (--bastion-config)")
+
+
+@pytest.fixture(scope="session")
+def bastion_sessions(bastion_target: Target, bastion_config: Any) -> dict[str, Any]:
+    """Every role of the threat model logged in once (name -> bastion.identity.RoleSession)."""
+    from bastion.identity.login import login_roles_sync
+
+    if bastion_config is None:
+        return {}
+    return login_roles_sync(bastion_target, bastion_config.roles)
+
+
+@pytest.fixture
+def as_role(bastion_target: Target, bastion_sessions: dict[str, Any]) -> Iterator[Any]:
+    """`as_role("alice")`: a BastionClient that sends every request as that logged-in role."""
+    clients: list[BastionClient] = []
+
+    def client_for(name: str) -> BastionClient:
+        if name != "anonymous" and name not in bastion_sessions:
+            known = ", ".join(["anonymous", *bastion_sessions])
+            raise pytest.UsageError(f"as_role({name!r}): no such role in the threat model (roles: {known})")
+        client = BastionClient(bastion_target, role=bastion_sessions.get(name))
+        clients.append(client)
+        return client
+
+    yield client_for
+    for client in clients:
+        client.close()

@@ -85,6 +85,12 @@ def plan_scan(*, config: Any = None, app: str | None = None, url: str | None = N
             exclude_checks = [*(exclude_checks or []), *cfg.checks.exclude]
         if openapi is None and cfg.target.openapi:
             openapi = cfg.resolve_path(cfg.target.openapi)
+    if demo and cfg is None:
+        # The demo ships its own threat model: roles alice, bob and admin, and an access policy.
+        from bastion.demo import demo_config
+
+        cfg = demo_config(framework)
+        secrets = sorted(cfg.secret_values())
     if demo:
         target = demo_target(flaws, framework)
     elif app:
@@ -102,8 +108,14 @@ def plan_scan(*, config: Any = None, app: str | None = None, url: str | None = N
         raise BastionError("nothing to scan: give --demo, --app MODULE:FACTORY, --url URL or --config FILE")
     target.scope_hosts = scope_hosts
     surface = discover(target, openapi=openapi, limits=limits, crawl=crawl, exclude_paths=exclude_paths)
+    roles = {}
+    if cfg is not None:
+        from bastion.identity.login import login_roles_sync
+
+        roles = login_roles_sync(target, cfg.roles, limits)
     options = ScanOptions(checks=checks, exclude_checks=exclude_checks or [], seed=seed, limits=limits,
-                          secrets=secrets, scope_hosts=scope_hosts, exclude_paths=exclude_paths)
+                          secrets=secrets, scope_hosts=scope_hosts, exclude_paths=exclude_paths, roles=roles,
+                          access=dict(cfg.access) if cfg is not None else {})
     return ScanPlan(target=target, surface=surface, options=options, config=cfg)
 
 

@@ -157,6 +157,25 @@ def _crlf_injection(c: httpx.Client) -> bool:
     return any("X-Bst-Crlf" in value for value in r.headers.get_list("set-cookie"))
 
 
+def _login_as(c: httpx.Client, username: str) -> None:
+    from bastion.demo.db import USERS
+
+    password = next(pw for name, _, pw, _, _ in USERS if name == username)
+    assert c.post("/login", data={"username": username, "password": password}).status_code == 302
+
+
+def _invoice_bola(c: httpx.Client) -> bool:
+    _login_as(c, "bob")
+    r = c.get("/api/invoices/2")  # alice's unshared INV-1002
+    return r.status_code == 200 and "INV-1002" in r.text
+
+
+def _admin_export_bfla(c: httpx.Client) -> bool:
+    _login_as(c, "alice")
+    r = c.get("/admin/export")
+    return r.status_code == 200 and "admin@democorp.example" in r.text
+
+
 PROBES: dict[str, Callable[..., bool]] = {
     "debug_console": _debug_console, "verbose_errors": _verbose_errors, "version_banner": _version_banner,
     "exposed_files": _exposed_files, "missing_security_headers": _missing_security_headers,
@@ -166,7 +185,7 @@ PROBES: dict[str, Callable[..., bool]] = {
     "xss_reflected": _xss_reflected, "xss_upload_filename": _xss_upload_filename, "xss_stored": _xss_stored,
     "path_traversal": _path_traversal, "command_injection": _command_injection, "ssti": _ssti,
     "code_injection": _code_injection, "xxe": _xxe, "open_redirect": _open_redirect,
-    "crlf_injection": _crlf_injection,
+    "crlf_injection": _crlf_injection, "invoice_bola": _invoice_bola, "admin_export_bfla": _admin_export_bfla,
 }
 
 

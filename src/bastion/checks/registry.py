@@ -44,6 +44,8 @@ class CheckSpec:
     methods: tuple[str, ...] = ()
     # Checks in the same family share a prefix: "injection.sql" -> "injection".
     tags: tuple[str, ...] = field(default=())
+    # True: run each unit once per logged-in role (ctx.role set); False: once, as anonymous.
+    roles: bool = False
 
     @property
     def family(self) -> str:
@@ -56,7 +58,7 @@ REGISTRY: dict[str, CheckSpec] = {}
 def check(*, id: str, threat: str, scope: Scope, title: str | None = None, severity: str | None = None,
           cwe: int | None = None, owasp: tuple[str, ...] | None = None, mitigation: str | None = None,
           locations: tuple[str, ...] = (), methods: tuple[str, ...] = (),
-          tags: tuple[str, ...] = ()) -> Callable[[CheckFunc], CheckFunc]:
+          tags: tuple[str, ...] = (), roles: bool = False) -> Callable[[CheckFunc], CheckFunc]:
     """Register a check. Metadata not given is taken from the catalog threat."""
 
     def register(func: CheckFunc) -> CheckFunc:
@@ -69,7 +71,7 @@ def check(*, id: str, threat: str, scope: Scope, title: str | None = None, sever
             cwe=cwe if cwe is not None else t.cwe,
             owasp=tuple(owasp) if owasp is not None else tuple(t.owasp_refs),
             mitigation=mitigation or t.mitigation, scope=scope, func=func,
-            locations=locations, methods=methods, tags=tags,
+            locations=locations, methods=methods, tags=tags, roles=roles,
         )
         return func
 

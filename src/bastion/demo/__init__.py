@@ -10,7 +10,19 @@ from bastion.demo.flaws import FASTAPI_FLAWS, FLAWS, Flaw, resolve_flaws
 if TYPE_CHECKING:
     from flask import Flask
 
-__all__ = ["FASTAPI_FLAWS", "FLAWS", "Flaw", "create_app", "create_fastapi_app", "resolve_flaws"]
+__all__ = ["FASTAPI_FLAWS", "FLAWS", "Flaw", "create_app", "create_fastapi_app", "demo_config",
+           "resolve_flaws"]
+
+# The demo's access policy: who may read invoices and the admin area.
+DEMO_ACCESS: dict[str, list[str]] = {
+    "GET /api/invoices/{invoice_id}": ["owner", "admin"],
+    "GET /api/invoices/export": ["alice", "bob", "admin"],
+    "GET /account": ["alice", "bob", "admin"],
+    "GET /admin": ["admin"],
+    "GET /admin/users": ["admin"],
+    "GET /admin/audit": ["admin"],
+    "GET /admin/export": ["admin"],
+}
 
 
 def create_app(flaws: str | Iterable[str] | None = "all") -> Flask:
@@ -25,3 +37,18 @@ def create_fastapi_app(flaws: str | Iterable[str] | None = "all") -> Any:
     from bastion.demo.fastapi_app import create_fastapi_app as build
 
     return build(flaws)
+
+
+def demo_config(framework: str = "flask") -> Any:
+    """The demo's threat model for `--demo` scans: roles alice, bob and admin (form login) and a policy."""
+    from bastion.demo.db import USERS
+    from bastion.model import BastionConfig
+
+    passwords = {name: password for name, _, password, _, _ in USERS}
+    roles = {name: {"login": {"path": "/login", "form": {"username": name, "password": passwords[name]}}}
+             for name in ("alice", "bob", "admin")}
+    app = "bastion.demo:create_fastapi_app()" if framework == "fastapi" else "bastion.demo:create_app()"
+    cfg = BastionConfig.model_validate({"target": {"app": app}, "roles": roles, "access": DEMO_ACCESS})
+    # The demo passwords are constants, but they are passwords: mask them like `${VAR}` values.
+    cfg._secrets = frozenset(passwords[name] for name in roles)
+    return cfg

@@ -475,7 +475,8 @@ def invoices() -> str:
 def api_invoice(invoice_id: int) -> Any:
     row = db().execute("SELECT * FROM invoices WHERE id = ?", (invoice_id,)).fetchone()
     visible = row is not None and (row["shared"] or row["owner_id"] == current_user_id()
-                                   or (g.user is not None and g.user["role"] == "admin"))
+                                   or (g.user is not None and g.user["role"] == "admin")
+                                   or (g.user is not None and planted("invoice_bola")))
     if not visible:
         abort(404)
     return jsonify(invoice_json(row))
@@ -825,3 +826,14 @@ def admin_users() -> str:
 def admin_audit() -> str:
     events = db().execute("SELECT * FROM audit_log ORDER BY id DESC LIMIT 200").fetchall()
     return render_template("admin.html", title="Audit log", users=None, events=events)
+
+
+@bp.get("/admin/export")
+@login_required
+def admin_export() -> Any:
+    # The role check lives in the view so the planted flaw can skip it, like a forgotten decorator.
+    if g.user["role"] != "admin" and not planted("admin_export_bfla"):
+        abort(403)
+    rows = db().execute("SELECT id, username, email, role FROM users ORDER BY id").fetchall()
+    audit("admin.export", f"rows={len(rows)}")
+    return jsonify(users=[dict(r) for r in rows])

@@ -67,6 +67,11 @@ _TABLE: tuple[Flaw, ...] = (
          "GET /logout?next= and POST /login (field next) redirect to any URL"),
     Flaw("crlf_injection", "CRLF injection into a response header", ("injection.crlf",),
          "GET /set-language?lang= (value written raw into Set-Cookie by a hand-rolled WSGI header hook)"),
+    Flaw("invoice_bola", "Any signed-in user can read any user's invoice (BOLA/IDOR)", ("authz.bola",),
+         "GET /api/invoices/{id} (ownership not checked for signed-in users)"),
+    Flaw("admin_export_bfla", "Admin user export reachable by every signed-in user (BFLA)",
+         ("authz.bfla", "authz.policy-drift"),
+         "GET /admin/export (login required instead of the admin role)"),
 )
 
 FLAWS: dict[str, Flaw] = {f.id: f for f in _TABLE}

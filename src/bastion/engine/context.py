@@ -7,8 +7,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bastion.checks.registry import CheckSpec
+from bastion.findings.evidence import proof_from
 from bastion.findings.model import Confidence, Evidence, Finding, InputRef, Location, Proof, Severity
+from bastion.identity.matrix import AuthzCell
+from bastion.identity.session import RoleSession
 from bastion.payloads import CanaryFactory, Payloads
+from bastion.sensors import SensorEvent, SensorSession, probe_scope, request_key
 from bastion.surface.model import EntryPoint, Input, Surface
 from bastion.surface.requests import RequestSpec, build_request
 from bastion.target.client import ProbeClient
@@ -38,6 +42,12 @@ class CheckContext:
     # Shared, per-run scratch space for a check across its units (e.g. a baseline computed once).
     memo: dict[str, Any] = field(default_factory=dict)
     role: str | None = None
+    # Logged-in roles of the run (name -> session) and the run's role × entry-point matrix.
+    roles: dict[str, RoleSession] = field(default_factory=dict)
+    authz_matrix: list[AuthzCell] = field(default_factory=list)
+    access: dict[str, list[str]] = field(default_factory=dict)
+    # The run's grey-box sensor session (in-process targets with sensors on), else None.
+    sensors: SensorSession | None = None
 
     def __post_init__(self) -> None:
         self.canaries = CanaryFactory(self.rng)
@@ -49,14 +59,32 @@ class CheckContext:
     def canary(self, length: int = 10) -> str:
         return self.canaries.new(length)
 
-    async def send(self, method: str, path_or_url: str, **kwargs: Any) -> Exchange:
-        ex = await self.client.request(method, path_or_url, **kwargs)
+    def sensor_events(self, marker: str) -> list[SensorEvent]:
+        """Sensor events (SQL, open, argv, ...) whose detail contains `marker`, e.g. a probe's canary."""
+        return self.sensors.matching(marker) if self.sensors is not None else []
+
+    async def send(self, method: str, path_or_url: str, *, as_role: str | None = None,
+                   **kwargs: Any) -> Exchange:
+        """Send a request as `as_role` (default: the unit's role; None/"anonymous" = no credentials)."""
+        role = as_role if as_role is not None else self.role
+        if role is not None and role != "anonymous":
+            if role not in self.roles:
+                raise ValueError(f"unknown role {role!r} (logged in: {', '.join(sorted(self.roles)) or 'none'})")
+            kwargs = self.roles[role].apply(kwargs)
+        if self.sensors is None:
+            ex = await self.client.request(method, path_or_url, **kwargs)
+        else:
+            with probe_scope() as probe:  # tags the sensor events this request causes
+                ex = await self.client.request(method, path_or_url, **kwargs)
+            probe.key = request_key(proof_from(ex).request)
         # The request plus its redirect hops; not a budget difference, which concurrent units inflate.
         self.stats.requests += 1 + len(ex.history)
         return ex
 
-    async def send_spec(self, spec: RequestSpec, *, follow_redirects: bool = False) -> Exchange:
-        return await self.send(spec.method, spec.path, follow_redirects=follow_redirects, **spec.kwargs())
+    async def send_spec(self, spec: RequestSpec, *, follow_redirects: bool = False,
+                        as_role: str | None = None) -> Exchange:
+        return await self.send(spec.method, spec.path, follow_redirects=follow_redirects, as_role=as_role,
+                               **spec.kwargs())
 
     async def inject(self, value: str, *, ep: EntryPoint | None = None, inp: Input | None = None,
                      follow_redirects: bool = False) -> Exchange:

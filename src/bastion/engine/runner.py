@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+import httpx
 
 from bastion import __version__
 from bastion.checks.registry import CheckSpec, select_checks
@@ -17,8 +20,11 @@ from bastion.errors import BudgetExhausted
 from bastion.findings.dedup import dedupe
 from bastion.findings.model import Finding
 from bastion.findings.redact import Redactor
+from bastion.identity.matrix import AuthzCell
+from bastion.identity.session import RoleSession
 from bastion.payloads import load_payloads
 from bastion.payloads.canary import seeded_rng
+from bastion.sensors import SensorSession, app_roots, correlate, egress_allowlist, sensor_session
 from bastion.surface.model import EntryPoint, Input, Surface
 from bastion.target.budget import Budget, Limits
 from bastion.target.client import ProbeClient
@@ -35,6 +41,12 @@ class ScanOptions:
     secrets: list[str] = field(default_factory=list)  # the run's credentials, to redact
     scope_hosts: list[str] = field(default_factory=list)
     exclude_paths: list[str] = field(default_factory=list)
+    # Logged-in roles (name -> session), in config order; checks act as them via ctx.send(as_role=).
+    roles: dict[str, RoleSession] = field(default_factory=dict)
+    # The declared access policy ("METHOD /path" -> allowed roles), for the authorization checks.
+    access: dict[str, list[str]] = field(default_factory=dict)
+    # Grey-box sensors around in-process targets (ignored for URL targets).
+    sensors: bool = True
 
 
 @dataclass
@@ -50,6 +62,8 @@ class ScanResult:
     events: list[str] = field(default_factory=list)
     # Hand-written pytest tests that exercised a threat (filled by the pytest plugin).
     user_tests: dict[str, list[str]] = field(default_factory=dict)
+    # Role × entry-point authorization outcomes (filled by the authz checks).
+    authz_matrix: list[AuthzCell] = field(default_factory=list)
 
     def run_info(self) -> dict[str, Any]:
         return {
@@ -84,10 +98,19 @@ def plan_units(spec: CheckSpec, surface: Surface,
     return units
 
 
-def unit_label(ep: EntryPoint | None, inp: Input | None) -> str:
+def unit_label(ep: EntryPoint | None, inp: Input | None, role: str | None = None) -> str:
+    as_role = f" as {role}" if role else ""
     if ep is None:
-        return "target"
-    return ep.key + (f" [{inp.location}:{inp.name}]" if inp else "")
+        return "target" + as_role
+    return ep.key + (f" [{inp.location}:{inp.name}]" if inp else "") + as_role
+
+
+def _with_roles(spec: CheckSpec, units: list[tuple[EntryPoint | None, Input | None]],
+                roles: dict[str, RoleSession]) -> list[tuple[EntryPoint | None, Input | None, str | None]]:
+    """Units as anonymous (role None), or once per logged-in role for checks declared `roles=True`."""
+    if not spec.roles:
+        return [(ep, inp, None) for ep, inp in units]
+    return [(ep, inp, role) for ep, inp in units for role in roles]
 
 
 async def run_scan_async(target: Target, surface: Surface, options: ScanOptions | None = None,
@@ -104,10 +127,12 @@ async def run_scan_async(target: Target, surface: Surface, options: ScanOptions 
     all_stats: list[CheckStats] = []
     raw: list[Finding] = []
     events: list[str] = []
-    plans = [(spec, plan_units(spec, surface, scope)) for spec in checks]
+    plans = [(spec, _with_roles(spec, plan_units(spec, surface, scope), options.roles)) for spec in checks]
+    authz_matrix: list[AuthzCell] = []
     if progress:
         progress("start", {"checks": len(plans), "units": sum(len(u) for _, u in plans)})
-    async with target.running():
+    sensors = _sensor_session(target, [*target.scope_hosts, *options.scope_hosts], options)
+    async with _sensing(sensors), target.running():
         async with ProbeClient(target, scope, options.limits, budget) as client:
             for spec, units in plans:
                 stats = CheckStats(spec.id)
@@ -116,13 +141,16 @@ async def run_scan_async(target: Target, surface: Surface, options: ScanOptions 
                 c0 = time.perf_counter()
                 unit_sem = asyncio.Semaphore(max(1, options.limits.concurrency))
 
-                async def run_unit(ep: EntryPoint | None, inp: Input | None, spec: CheckSpec = spec,
+                async def run_unit(ep: EntryPoint | None, inp: Input | None, role: str | None,
+                                   spec: CheckSpec = spec,
                                    stats: CheckStats = stats, memo: dict[str, Any] = memo,
                                    unit_sem: asyncio.Semaphore = unit_sem) -> list[Finding]:
-                    label = unit_label(ep, inp)
+                    label = unit_label(ep, inp, role)
                     ctx = CheckContext(spec=spec, client=client, surface=surface, payloads=payloads,
                                        rng=seeded_rng(options.seed, spec.id, label), stats=stats,
-                                       ep=ep, inp=inp, memo=memo)
+                                       ep=ep, inp=inp, memo=memo, role=role, roles=options.roles,
+                                       authz_matrix=authz_matrix, sensors=sensors,
+                                       access=options.access)
                     out: list[Finding] = []
                     async with unit_sem:
                         try:
@@ -135,10 +163,10 @@ async def run_scan_async(target: Target, surface: Surface, options: ScanOptions 
                             stats.errors.append(f"{label}: {type(exc).__name__}: {exc}\n{tb}")
                     return out
 
-                stats.units = [unit_label(ep, inp) for ep, inp in units]
+                stats.units = [unit_label(ep, inp, role) for ep, inp, role in units]
                 if budget.exhausted:
                     break
-                results = await asyncio.gather(*(run_unit(ep, inp) for ep, inp in units),
+                results = await asyncio.gather(*(run_unit(ep, inp, role) for ep, inp, role in units),
                                                return_exceptions=True)
                 for res in results:
                     if isinstance(res, BudgetExhausted):
@@ -152,12 +180,35 @@ async def run_scan_async(target: Target, surface: Surface, options: ScanOptions 
                 if budget.exhausted:
                     events.append(f"scan stopped early: {budget.exhausted}")
                     break
-    redactor = Redactor(options.secrets)
+    if sensors is not None:
+        raw = correlate(raw, sensors.events)
+        if sensors.dropped:
+            events.append(f"sensors: {sensors.dropped} events dropped past the cap of {sensors.max_events}")
+    role_secrets = [v for session in options.roles.values() for v in session.secret_values()]
+    redactor = Redactor([*options.secrets, *role_secrets])
     # The reproduction is built from the redacted proof: secrets never reach the generated code.
     findings = dedupe(redactor.redact_with_reproduction(f, target) for f in raw)
     return ScanResult(target=target, surface=surface, seed=options.seed, started_at=started_at,
                       duration_s=time.perf_counter() - t0, requests=budget.requests, checks=all_stats,
-                      findings=findings, events=events)
+                      findings=findings, events=events, authz_matrix=authz_matrix)
+
+
+def _sensor_session(target: Target, scope_hosts: list[str], options: ScanOptions) -> SensorSession | None:
+    """A sensor session for in-process targets: app code by its package, egress limited to the scope."""
+    if not options.sensors or not target.in_process:
+        return None
+    host = httpx.URL(target.base_url).host
+    return SensorSession(app_roots(target.app, target.spec), allowed_hosts=egress_allowlist([host, *scope_hosts]))
+
+
+@asynccontextmanager
+async def _sensing(sensors: SensorSession | None) -> AsyncIterator[None]:
+    """Activate the sensor session (if any) for this task and everything it starts."""
+    if sensors is None:
+        yield
+        return
+    with sensor_session(sensors):
+        yield
 
 
 def run_scan(target: Target, surface: Surface, options: ScanOptions | None = None,

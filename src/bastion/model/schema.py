@@ -128,6 +128,14 @@ class LoginConfig(_Strict):
     form: dict[str, Scalar] | None = None
     params: dict[str, Scalar] = Field(default_factory=dict)
     headers: dict[str, str] = Field(default_factory=dict)
+    form_page: UrlPath | None = Field(None, description="page holding the login form (CSRF token); "
+                                                        "default: `path`")
+    csrf_field: NonEmptyStr | None = Field(None, description="hidden CSRF field name; default: every "
+                                                             "hidden field of the login form")
+    token_path: NonEmptyStr | None = Field(None, description="dot path of the token in the JSON "
+                                                             "response; default: access_token, token, jwt")
+    token_header: NonEmptyStr = "Authorization"
+    token_prefix: str = "Bearer"
 
     @model_validator(mode="after")
     def _one_body(self) -> LoginConfig:
@@ -150,11 +158,19 @@ class MfaConfig(_Strict):
         return value
 
 
+class BasicAuthConfig(_Strict):
+    """HTTP basic credentials for a role."""
+
+    username: NonEmptyStr
+    password: NonEmptyStr
+
+
 class RoleConfig(_Strict):
-    """One identity the scan acts as."""
+    """One identity the scan acts as; `headers` also carries API keys (e.g. `X-API-Key`)."""
 
     login: LoginConfig | None = None
     mfa: MfaConfig | None = None
+    basic: BasicAuthConfig | None = None
     headers: dict[str, str] = Field(default_factory=dict)
     cookies: dict[str, str] = Field(default_factory=dict)
 

@@ -16,6 +16,7 @@ from rich.text import Text
 
 from bastion.engine.runner import ScanResult
 from bastion.findings.model import Severity
+from bastion.identity.matrix import matrix_table
 from bastion.report.rules import first_line, severity_counts
 
 SEVERITY_STYLE = {Severity.critical: "bold white on red", Severity.high: "bold red",
@@ -90,6 +91,18 @@ def _findings_table(result: ScanResult, max_rows: int) -> Table:
     return table
 
 
+def _authz_table(result: ScanResult) -> Table:
+    roles, rows = matrix_table(result.authz_matrix)
+    table = Table(title="Authorization matrix (role × entry point)", title_justify="left", expand=False)
+    table.add_column("Entry point", overflow="fold")
+    for role in roles:
+        table.add_column(Text(role), overflow="fold")
+    for key, labels in rows:
+        table.add_row(Text(key), *(Text(label, style="bold red" if "(policy" in label
+                                        else "") for label in labels))
+    return table
+
+
 def _counts_line(result: ScanResult) -> Text:
     line = Text("By severity: ")
     for i, (sev, n) in enumerate(severity_counts(result.findings).items()):
@@ -108,6 +121,8 @@ def print_summary(result: ScanResult, console: Console, max_rows: int = MAX_ROWS
             console.print(Text(f"… and {more} more findings (see the report files)"))
     else:
         console.print(Text("No findings.", style="bold green"))
+    if result.authz_matrix:
+        console.print(_authz_table(result))
     console.print(_counts_line(result))
     console.print(Text(f"Run: {len(result.findings)} findings, {len(result.checks)} checks, "
                        f"{result.requests} requests in {result.duration_s:.1f} s, seed {result.seed}, "

@@ -12,6 +12,7 @@ import re
 
 from bastion.engine.runner import ScanResult
 from bastion.findings.model import Finding
+from bastion.identity.matrix import matrix_table
 from bastion.report.rules import SEVERITIES, check_rows, first_line, severity_counts
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]{}|~!#])")
@@ -96,6 +97,19 @@ def _finding_section(n: int, f: Finding) -> list[str]:
     return lines
 
 
+def _authz_matrix(result: ScanResult) -> list[str]:
+    if not result.authz_matrix:
+        return []
+    roles, rows = matrix_table(result.authz_matrix)
+    lines = ["## Authorization matrix", "",
+             "Actual access per role; UPPER CASE marks a difference from the declared policy.", "",
+             "| Entry point | " + " | ".join(md_text(r) for r in roles) + " |",
+             "| --- |" + " --- |" * len(roles)]
+    lines += [f"| {md_code(key, table=True)} | " + " | ".join(md_text(x) for x in labels) + " |"
+              for key, labels in rows]
+    return [*lines, ""]
+
+
 def _checks(result: ScanResult) -> list[str]:
     rows = check_rows(result)
     lines = ["## Checks", ""]
@@ -128,5 +142,6 @@ def markdown_report(result: ScanResult) -> str:
         lines += ["## Details", ""]
         for n, f in enumerate(result.findings, 1):
             lines += _finding_section(n, f)
+    lines += _authz_matrix(result)
     lines += _checks(result)
     return "\n".join(lines).rstrip("\n") + "\n"

@@ -1,0 +1,84 @@
+"""Sensor events and the session that collects them (bounded, thread-safe)."""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from bastion.findings.redact import Redactor
+
+MAX_EVENTS = 10_000
+MAX_DETAIL = 8_000
+REDACTOR = Redactor()
+# The tokens `CanaryFactory` makes: `bst` and lower-case alphanumerics.
+CANARY_RE = re.compile(r"bst[a-z0-9]{6,}")
+
+
+class Probe:
+    """One request a check sends; the engine fills `key` once the request is built (see correlate)."""
+
+    __slots__ = ("key",)
+
+    def __init__(self) -> None:
+        self.key: tuple[str, str, str, tuple[tuple[str, str], ...]] | None = None
+
+
+@dataclass(eq=False)
+class SensorEvent:
+    """What a sensor saw: kind (`sql`, `open`, `subprocess`, ...), detail, and the app frame."""
+
+    kind: str
+    raw_detail: str = field(repr=False)
+    file: str | None = None  # absolute path of the innermost app frame, when the app is on the stack
+    line: int | None = None
+    probe: Probe | None = field(default=None, repr=False, compare=False)
+
+    @cached_property
+    def detail(self) -> str:
+        """The detail, with secret-shaped text masked (done lazily: most events are never read)."""
+        return REDACTOR.text(self.raw_detail)
+
+    @cached_property
+    def canaries(self) -> frozenset[str]:
+        return frozenset(CANARY_RE.findall(self.raw_detail))
+
+
+class SensorSession:
+    """Collects events while active; `app_roots` decide which stack frames are the app's own code."""
+
+    def __init__(self, app_roots: Iterable[str] = (), *, allowed_hosts: Iterable[str] | None = None,
+                 max_events: int = MAX_EVENTS) -> None:
+        self.app_roots = tuple(os.path.abspath(r).rstrip(os.sep) + os.sep for r in app_roots if r)
+        # None: no egress guard (e.g. a pytest fixture watching only); a set: everything else is blocked.
+        self.allowed_hosts = None if allowed_hosts is None else frozenset(h.lower() for h in allowed_hosts)
+        self.max_events = max_events
+        self.events: list[SensorEvent] = []
+        self.dropped = 0
+        self._lock = threading.Lock()
+
+    def record(self, event: SensorEvent) -> None:
+        with self._lock:
+            if len(self.events) >= self.max_events:
+                self.dropped += 1
+                return
+            self.events.append(event)
+
+    def of_kind(self, kind: str) -> list[SensorEvent]:
+        return [e for e in self.events if e.kind == kind]
+
+    def matching(self, marker: str) -> list[SensorEvent]:
+        """Events whose (unredacted) detail contains `marker`."""
+        with self._lock:
+            events = list(self.events)
+        return [e for e in events if marker in e.raw_detail]
+
+    def is_app_file(self, filename: str) -> bool:
+        return filename.startswith(self.app_roots)
+
+
+def clip(text: str) -> str:
+    return text if len(text) <= MAX_DETAIL else text[:MAX_DETAIL] + "…"
