@@ -281,9 +281,9 @@ def test_crawl_can_be_disabled() -> None:
 
 
 def test_html5lib_fallback_without_lxml(monkeypatch) -> None:
-    import bastion.surface.crawl as crawl_module
+    import bastion.target.html as html_module
 
-    monkeypatch.setattr(crawl_module, "_lxml_html", None)
+    monkeypatch.setattr(html_module, "_lxml_html", None)
     visits: list[str] = []
     surface = run_crawl(Target.from_app(build_site(visits)), known=introspect_app(build_site([])))
     assert surface.get("POST", "/comment").input("multipart", "csrf_token").example == "tok-123"

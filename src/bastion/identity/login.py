@@ -11,7 +11,6 @@ import base64
 import json
 import re
 from collections.abc import Mapping
-from html.parser import HTMLParser
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -23,6 +22,7 @@ from bastion.model.schema import LoginConfig, RoleConfig
 from bastion.target.budget import Limits
 from bastion.target.client import ProbeClient
 from bastion.target.exchange import Exchange
+from bastion.target.html import parse_html
 from bastion.target.target import Target
 
 DEFAULT_TOKEN_KEYS = ("access_token", "token", "jwt")
@@ -30,51 +30,30 @@ DEFAULT_TOKEN_KEYS = ("access_token", "token", "jwt")
 _SECRET_FIELD = re.compile(r"pass|pw|pwd|secret|token|key|otp|pin|credential", re.IGNORECASE)
 
 
-class _Form:
-    def __init__(self, action: str) -> None:
-        self.action = action
-        self.hidden: dict[str, str] = {}
-        self.has_password = False
-
-
-class _FormParser(HTMLParser):
-    """Collect every <form>: its action, hidden inputs and whether it has a password field."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.forms: list[_Form] = []
-        self._current: _Form | None = None
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        a = {k.lower(): (v or "") for k, v in attrs}
-        if tag == "form":
-            self._current = _Form(a.get("action", ""))
-            self.forms.append(self._current)
-        elif tag == "input" and self._current is not None:
-            kind = a.get("type", "text").lower()
-            if kind == "hidden" and a.get("name"):
-                self._current.hidden[a["name"]] = a.get("value", "")
-            elif kind == "password":
-                self._current.has_password = True
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "form":
-            self._current = None
+def _form_facts(form: Any) -> tuple[dict[str, str], bool]:
+    """(hidden fields, has a password field) of one parsed <form>."""
+    hidden: dict[str, str] = {}
+    has_password = False
+    for el in form.iter("input"):
+        kind = (el.get("type") or "text").lower()
+        if kind == "hidden" and el.get("name"):
+            hidden[el.get("name")] = el.get("value") or ""
+        elif kind == "password":
+            has_password = True
+    return hidden, has_password
 
 
 def login_form_fields(html: str, page_url: str, post_path: str) -> dict[str, str] | None:
     """Hidden fields of the form that posts to `post_path` (else the one with a password field)."""
-    parser = _FormParser()
-    parser.feed(html)
-    parser.close()
+    forms = [(form.get("action") or "", *_form_facts(form)) for form in parse_html(html).iter("form")]
 
-    def posts_to_login(form: _Form) -> bool:
-        return urlsplit(urljoin(page_url, form.action or page_url)).path.rstrip("/") == post_path.rstrip("/")
+    def posts_to_login(action: str, has_password: bool) -> bool:
+        return urlsplit(urljoin(page_url, action or page_url)).path.rstrip("/") == post_path.rstrip("/")
 
-    for pick in (posts_to_login, lambda f: f.has_password):
-        for form in parser.forms:
-            if pick(form):
-                return form.hidden
+    for pick in (posts_to_login, lambda _action, has_password: has_password):
+        for action, hidden, has_password in forms:
+            if pick(action, has_password):
+                return hidden
     return None
 
 

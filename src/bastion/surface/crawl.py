@@ -15,18 +15,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urldefrag, urlencode, urljoin, urlsplit
 
-import html5lib
-
-try:
-    import lxml.html as _lxml_html
-except ImportError:  # html5lib is the pure-Python fallback (slow on deeply nested markup)
-    _lxml_html = None
-
 from bastion.errors import BudgetExhausted, ScopeError
 from bastion.surface.model import EntryPoint, Input, Surface
 from bastion.target.budget import Limits
 from bastion.target.client import ProbeClient
 from bastion.target.exchange import Exchange
+from bastion.target.html import parse_html as _parse_html
 from bastion.target.scope import Scope
 from bastion.target.target import Target
 
@@ -34,8 +28,6 @@ MAX_REQUESTS = 300
 # Where services commonly serve their OpenAPI document (FastAPI, Spring, Swagger UI setups).
 WELL_KNOWN_OPENAPI = ("/openapi.json", "/api/openapi.json", "/v3/api-docs", "/swagger.json")
 MAX_DEPTH = 5
-# html5lib is pure Python: parse at most this much of a page (the client already caps the body).
-MAX_PARSE_CHARS = 1_000_000
 # Path words that mark links the crawler must not follow: they end sessions or destroy data.
 UNSAFE_WORDS = ("logout", "log-out", "log_out", "logoff", "signout", "sign-out", "sign_out",
                 "delete", "remove", "destroy")
@@ -115,21 +107,6 @@ def is_unsafe_link(path: str) -> bool:
 
 
 # Control characters lxml refuses in a string document; they carry no links anyway.
-_CONTROL_CHARS = dict.fromkeys([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20)])
-
-
-def _parse_html(text: str) -> Any:
-    """Element tree of a page: lxml (libxml2, linear even on hostile nesting), else html5lib."""
-    text = text[:MAX_PARSE_CHARS].translate(_CONTROL_CHARS)
-    if _lxml_html is None:
-        return html5lib.parse(text, treebuilder="etree", namespaceHTMLElements=False)
-    # A string with an XML encoding declaration is refused by lxml; the text is already decoded.
-    text = re.sub(r"^\s*<\?xml[^>]*>", "", text)
-    if not text.strip():
-        return _lxml_html.document_fromstring("<html></html>")
-    return _lxml_html.document_fromstring(text)
-
-
 def _elements(root: Any) -> Iterator[Any]:
     for el in root.iter():
         if isinstance(el.tag, str):  # comments and processing instructions have callable tags
