@@ -186,3 +186,22 @@ def test_severity_filter_from_the_url_fragment(chromium, tmp_path, result):
 
     doc = _load(chromium, page, tmp_path, "#severity=low&q=no-such-text")
     assert _visible(doc) == {} and doc.find(".//*[@id='no-match']").get("hidden") is None
+
+
+def test_authz_matrix_section_marks_drift_and_escapes_role_names() -> None:
+    import dataclasses
+
+    from bastion.identity.matrix import AuthzCell
+
+    hostile = "<img src=x onerror=alert(1)>"
+    cells = [AuthzCell("GET", "/admin", "admin", "allow", "allow", 200),
+             AuthzCell("GET", "/admin", hostile, "deny", "allow", 200)]
+    page = html_report(dataclasses.replace(make_result(), authz_matrix=cells))
+    assert 'id="authz-matrix"' in page
+    assert hostile not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+    assert '<td class="drift">ALLOW (policy: deny)</td>' in page
+    assert "<td>allow</td>" in page
+
+
+def test_no_matrix_section_without_roles() -> None:
+    assert 'id="authz-matrix"' not in html_report(make_result())

@@ -19,6 +19,7 @@ from markupsafe import Markup
 
 from bastion.engine.runner import ScanResult
 from bastion.findings.model import Finding
+from bastion.identity.matrix import matrix_table
 from bastion.report.rules import check_rows, severity_counts
 
 _TEMPLATES = resources.files("bastion.report") / "templates"
@@ -76,4 +77,5 @@ def html_report(result: ScanResult) -> str:
         counts=counts,
         findings=[_finding_view(f) for f in result.findings],
         checks=check_rows(result),
+        matrix=matrix_table(result.authz_matrix) if result.authz_matrix else None,
     )
