@@ -129,7 +129,20 @@ def _shown_path(path: str) -> str:
     return "…/" + "/".join(parts[max(0, first - 1):]) + " -> " + os.path.normpath(path)
 
 
+# Set by a `subprocess.Popen` event, consumed by the spawn event the same Popen raises next in the
+# same thread (Python 3.13 starts processes with os.posix_spawn more often): one process, one event.
+_IN_POPEN = threading.local()
+
+
 def _on_argv(session: SensorSession, args: tuple[Any, ...]) -> None:
+    _IN_POPEN.pending = True
+    _emit(session, "subprocess", _text(args[1] if len(args) > 1 and args[1] is not None else args[0]))
+
+
+def _on_spawn(session: SensorSession, args: tuple[Any, ...]) -> None:
+    if getattr(_IN_POPEN, "pending", False):
+        _IN_POPEN.pending = False
+        return
     _emit(session, "subprocess", _text(args[1] if len(args) > 1 and args[1] is not None else args[0]))
 
 
@@ -269,8 +282,8 @@ def _install_sqlalchemy() -> None:
 _HANDLERS: dict[str, Callable[[SensorSession, tuple[Any, ...]], None]] = {
     "open": _on_open,
     "subprocess.Popen": _on_argv,
-    "os.posix_spawn": _on_argv,
-    "os.exec": _on_argv,
+    "os.posix_spawn": _on_spawn,
+    "os.exec": _on_spawn,
     "os.system": _on_system,
     "compile": _on_compile,
     "exec": _on_exec,
