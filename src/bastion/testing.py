@@ -35,6 +35,13 @@ def scan_app(app: Any, surface: Surface | None = None, *, checks: Iterable[str],
     return result
 
 
+def findings_of(result: ScanResult, check_id: str) -> list[Any]:
+    """The findings of one check, after asserting that no check raised during the scan."""
+    errors = [e for c in result.checks for e in c.errors]
+    assert not errors, errors
+    return [f for f in result.findings if f.check_id == check_id]
+
+
 def reproduction_passes(source: str, *, replace: tuple[str, str] | None = None, app: Any = None,
                         module: str | None = None) -> bool:
     """Run a generated pytest reproduction; True when its test passes (the flaw is gone).

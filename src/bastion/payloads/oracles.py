@@ -15,6 +15,8 @@ from typing import Any
 
 import markupsafe
 
+from bastion.findings.evidence import exchange_evidence, note
+from bastion.findings.model import Evidence
 from bastion.target.exchange import Exchange
 
 
@@ -66,6 +68,17 @@ class DelayProof:
     def slowest(self) -> tuple[int, Exchange]:
         seconds, ex, _ = self.rounds[-1]
         return seconds, ex
+
+
+def delay_evidence(proof: DelayProof, summary: str, round_text: Callable[[int], str],
+                   prefix: str = "") -> list[Evidence]:
+    """The slowest delayed exchange plus one note over every round that held.
+
+    Texts state thresholds, never measured times: findings must be identical between equal runs.
+    """
+    _seconds, slow = proof.slowest
+    return [*exchange_evidence(slow, summary),
+            note("timing", prefix + "; ".join(round_text(n) for n, _, _ in proof.rounds))]
 
 
 async def prove_delay(send: Callable[[int], Awaitable[Exchange]], delays: tuple[int, ...] = (2, 3),

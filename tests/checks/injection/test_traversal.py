@@ -16,7 +16,7 @@ from bastion.engine import ScanOptions, run_scan
 from bastion.findings.model import Finding
 from bastion.surface.model import EntryPoint, Input, Surface
 from bastion.target.target import Target
-from bastion.testing import reproduction_passes, scan_app
+from bastion.testing import findings_of, reproduction_passes, scan_app
 
 CHECK = "injection.path-traversal"
 PASSWD_DOC = "<p>Each line of /etc/passwd looks like <code>root:x:0:0:root:/root:/bin/bash</code>.</p>"
@@ -167,8 +167,7 @@ def test_contained_paths_echoes_and_docs_scan_clean() -> None:
 
 def test_fires_on_demo_flaw(scan_demo) -> None:
     result = scan_demo(flaws="path_traversal", checks=[CHECK])
-    assert all(not c.errors for c in result.checks), [c.errors for c in result.checks]
-    hits = [f for f in result.findings if f.check_id == CHECK]
+    hits = findings_of(result, CHECK)
     assert [(f.location.path, f.location.input.in_, f.confidence) for f in hits if f.location.input] == [
         ("/files/{name}", "path", "confirmed")]
 

@@ -10,7 +10,7 @@ from bastion.engine.context import CheckContext
 from bastion.findings.evidence import body_contains, elapsed_at_least, exchange_evidence, note, proof_from
 from bastion.findings.model import Confidence, Finding
 from bastion.payloads.corpus import render
-from bastion.payloads.oracles import prove_delay, timing_lock
+from bastion.payloads.oracles import delay_evidence, prove_delay, timing_lock
 from bastion.surface.requests import default_value
 from bastion.target.exchange import Exchange
 
@@ -83,10 +83,8 @@ async def _blind(ctx: CheckContext, v0: str) -> Finding | None:
             if proof is None:
                 continue
             seconds, slow = proof.slowest
-            # Thresholds, not measured times: findings must be identical between equal runs.
-            evidence = [*exchange_evidence(slow, f"at least {seconds} s with `sleep {seconds}`"),
-                        note("timing", "; ".join(f"sleep {n} took at least {n} s, sleep 0 under {FAST:g} s"
-                                                 for n, _, _ in proof.rounds))]
+            evidence = delay_evidence(proof, f"at least {seconds} s with `sleep {seconds}`",
+                                      lambda n: f"sleep {n} took at least {n} s, sleep 0 under {FAST:g} s")
             return ctx.finding(
                 title=f"Blind OS command injection in {ctx.inp.location} input '{ctx.inp.name}' "
                       f"(separator {entry['separator']}, time-based)",

@@ -29,7 +29,7 @@ from bastion.findings.evidence import (
 )
 from bastion.findings.model import Confidence, Evidence, Finding, ProofCondition
 from bastion.payloads.corpus import render
-from bastion.payloads.oracles import encodings, find_marker, prove_delay, timing_lock
+from bastion.payloads.oracles import delay_evidence, encodings, find_marker, prove_delay, timing_lock
 from bastion.surface.requests import default_value
 from bastion.target.exchange import Exchange
 
@@ -322,11 +322,10 @@ class _SqlProbe:
                 if proof is None:
                     continue
                 seconds, slow = proof.slowest
-                # Thresholds, not measured times: findings must be identical between equal runs.
-                evidence = [*exchange_evidence(slow, f"at least {seconds} s with a {seconds} s delay"),
-                            note("timing", f"baseline under {SLOW_BASELINE:g} s; " + "; ".join(
-                                f"delay {n} s took at least {n} s, the zero-delay twin under {FAST:g} s"
-                                for n, _, _ in proof.rounds))]
+                evidence = delay_evidence(
+                    proof, f"at least {seconds} s with a {seconds} s delay",
+                    lambda n: f"delay {n} s took at least {n} s, the zero-delay twin under {FAST:g} s",
+                    prefix=f"baseline under {SLOW_BASELINE:g} s; ")
                 return self._finding(f"time-based blind, {cand['dbms']}", Confidence.confirmed, evidence,
                                      slow, elapsed_at_least(float(seconds)))
         return None
