@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from bastion.engine.runner import Progress, ScanOptions, ScanResult, run_scan
+from bastion.engine.writes import WritePolicy
 from bastion.errors import BastionError, TargetError
 from bastion.surface.model import Surface
 from bastion.target.budget import Limits
@@ -107,6 +108,10 @@ def plan_scan(*, config: Any = None, app: str | None = None, url: str | None = N
     else:
         raise BastionError("nothing to scan: give --demo, --app MODULE:FACTORY, --url URL or --config FILE")
     target.scope_hosts = scope_hosts
+    if cfg is not None and cfg.target.reset:
+        from bastion.target.target import load_app
+
+        target.reset_hook = load_app(cfg.target.reset)
     surface = discover(target, openapi=openapi, limits=limits, crawl=crawl, exclude_paths=exclude_paths)
     roles = {}
     if cfg is not None:
@@ -115,7 +120,9 @@ def plan_scan(*, config: Any = None, app: str | None = None, url: str | None = N
         roles = login_roles_sync(target, cfg.roles, limits)
     options = ScanOptions(checks=checks, exclude_checks=exclude_checks or [], seed=seed, limits=limits,
                           secrets=secrets, scope_hosts=scope_hosts, exclude_paths=exclude_paths, roles=roles,
-                          access=dict(cfg.access) if cfg is not None else {})
+                          access=dict(cfg.access) if cfg is not None else {},
+                          writes=WritePolicy.resolve(cfg.writes if cfg is not None else "auto",
+                                                     in_process=target.in_process))
     return ScanPlan(target=target, surface=surface, options=options, config=cfg)
 
 

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from flask import Flask
 
 __all__ = ["FASTAPI_FLAWS", "FLAWS", "Flaw", "create_app", "create_fastapi_app", "demo_config",
-           "resolve_flaws"]
+           "reset_app", "resolve_flaws"]
 
 # The demo's access policy: who may read invoices and the admin area.
 DEMO_ACCESS: dict[str, list[str]] = {
@@ -39,6 +39,12 @@ def create_fastapi_app(flaws: str | Iterable[str] | None = "all") -> Any:
     return build(flaws)
 
 
+def reset_app(app: Any) -> None:
+    """The demo's reset hook: restore the seeded database of a Flask or FastAPI demo app."""
+    state = app.extensions["bastion_demo"] if hasattr(app, "extensions") else app.state.demo
+    state.workspace.db.reset()
+
+
 def demo_config(framework: str = "flask") -> Any:
     """The demo's threat model for `--demo` scans: roles alice, bob and admin (form login) and a policy."""
     from bastion.demo.db import USERS
@@ -48,7 +54,8 @@ def demo_config(framework: str = "flask") -> Any:
     roles = {name: {"login": {"path": "/login", "form": {"username": name, "password": passwords[name]}}}
              for name in ("alice", "bob", "admin")}
     app = "bastion.demo:create_fastapi_app()" if framework == "fastapi" else "bastion.demo:create_app()"
-    cfg = BastionConfig.model_validate({"target": {"app": app}, "roles": roles, "access": DEMO_ACCESS})
+    cfg = BastionConfig.model_validate({"target": {"app": app, "reset": "bastion.demo:reset_app"}, "roles": roles,
+                                        "access": DEMO_ACCESS})
     # The demo passwords are constants, but they are passwords: mask them like `${VAR}` values.
     cfg._secrets = frozenset(passwords[name] for name in roles)
     return cfg

@@ -103,6 +103,18 @@ class Database:
             conn.executescript(_SCHEMA)
             _seed(conn)
 
+    def reset(self) -> None:
+        """Back to the seeded data; sessions survive so logged-in clients stay logged in."""
+        with self.connect() as conn:
+            tables = [row["name"] for row in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
+            conn.execute("BEGIN")
+            for table in tables:
+                if table != "sessions":
+                    conn.execute(f"DELETE FROM {table}")  # noqa: S608 -- names from sqlite_master
+            conn.execute("COMMIT")
+            _seed(conn)
+
     def connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=10, check_same_thread=False, isolation_level=None)
         conn.row_factory = sqlite3.Row

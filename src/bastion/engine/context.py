@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bastion.checks.registry import CheckSpec
+from bastion.engine.writes import READ_ONLY_METHODS, WritePolicy
 from bastion.findings.evidence import proof_from
 from bastion.findings.model import Confidence, Evidence, Finding, InputRef, Location, Proof, Severity
 from bastion.identity.matrix import AuthzCell
@@ -48,6 +49,8 @@ class CheckContext:
     access: dict[str, list[str]] = field(default_factory=dict)
     # The run's grey-box sensor session (in-process targets with sensors on), else None.
     sensors: SensorSession | None = None
+    # Where state-changing probes may go (the `writes:` setting, resolved for this target).
+    writes: WritePolicy = field(default_factory=WritePolicy)
 
     def __post_init__(self) -> None:
         self.canaries = CanaryFactory(self.rng)
@@ -58,6 +61,22 @@ class CheckContext:
 
     def canary(self, length: int = 10) -> str:
         return self.canaries.new(length)
+
+    def may_write(self, method: str | None = None, path: str | None = None) -> bool:
+        """Whether a state-changing `method path` (default: the unit's entry point) may be sent."""
+        method = (method or (self.ep.method if self.ep else "POST")).upper()
+        path = path or (self.ep.path if self.ep else "/")
+        return method in READ_ONLY_METHODS or self.writes.allows(method, path)
+
+    async def reset(self) -> None:
+        """Restore the target's data after state-changing probes, then log every role in again.
+
+        Without a reset hook only the roles are logged in again (a probe may have ended a session).
+        Call it once the check's own writes are done: units of the same check run concurrently.
+        """
+        await self.target.reset()
+        for session in self.roles.values():
+            await session.refresh(self.client)
 
     def sensor_events(self, marker: str) -> list[SensorEvent]:
         """Sensor events (SQL, open, argv, ...) whose detail contains `marker`, e.g. a probe's canary."""

@@ -16,6 +16,7 @@ import httpx
 from bastion import __version__
 from bastion.checks.registry import CheckSpec, select_checks
 from bastion.engine.context import CheckContext, CheckStats
+from bastion.engine.writes import WritePolicy
 from bastion.errors import BudgetExhausted
 from bastion.findings.dedup import dedupe
 from bastion.findings.model import Finding
@@ -47,6 +48,8 @@ class ScanOptions:
     access: dict[str, list[str]] = field(default_factory=dict)
     # Grey-box sensors around in-process targets (ignored for URL targets).
     sensors: bool = True
+    # Where state-changing probes may go; None = the "auto" default for the target (see engine/writes.py).
+    writes: WritePolicy | None = None
 
 
 @dataclass
@@ -121,6 +124,7 @@ async def run_scan_async(target: Target, surface: Surface, options: ScanOptions 
     scope = Scope.for_base_url(target.base_url, [*target.scope_hosts, *options.scope_hosts],
                                options.exclude_paths)
     budget = Budget(options.limits)
+    writes = options.writes or WritePolicy.resolve("auto", in_process=target.in_process)
     payloads = load_payloads()
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     t0 = time.perf_counter()
@@ -150,7 +154,7 @@ async def run_scan_async(target: Target, surface: Surface, options: ScanOptions 
                                        rng=seeded_rng(options.seed, spec.id, label), stats=stats,
                                        ep=ep, inp=inp, memo=memo, role=role, roles=options.roles,
                                        authz_matrix=authz_matrix, sensors=sensors,
-                                       access=options.access)
+                                       access=options.access, writes=writes)
                     out: list[Finding] = []
                     async with unit_sem:
                         try:

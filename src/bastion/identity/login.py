@@ -10,7 +10,7 @@ import asyncio
 import base64
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -154,7 +154,22 @@ async def login_role(client: ProbeClient, name: str, role: RoleConfig) -> RoleSe
             if _SECRET_FIELD.search(value[0]):
                 session.secrets.add(value[1])
         await _login(client, name, role.login, session)
+        session.refresher = _relogin(name, role)
     return session
+
+
+def _relogin(name: str, role: RoleConfig) -> Callable[[ProbeClient, RoleSession], Awaitable[None]]:
+    """A refresher that logs `name` in again and swaps the new credentials into the same session."""
+
+    async def refresh(client: ProbeClient, session: RoleSession) -> None:
+        fresh = await login_role(client, name, role)
+        session.headers.clear()
+        session.headers.update(fresh.headers)
+        session.cookies.clear()
+        session.cookies.update(fresh.cookies)
+        session.secrets.update(fresh.secrets)
+
+    return refresh
 
 
 def _walk_strings(data: Mapping[str, Any]) -> list[tuple[str, str]]:

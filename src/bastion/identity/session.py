@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bastion.target.client import ProbeClient
 
 
 @dataclass
@@ -17,6 +20,15 @@ class RoleSession:
     login_path: str | None = None
     # Values obtained or configured for this role that must never appear in any output.
     secrets: set[str] = field(default_factory=set)
+    # Logs the role in again (in place) with the given client; set by the login flow that made it.
+    refresher: Callable[[ProbeClient, RoleSession], Awaitable[None]] | None = field(default=None, repr=False)
+
+    async def refresh(self, client: ProbeClient) -> bool:
+        """Log in again (expired session, or after a target reset); False if the role cannot re-login."""
+        if self.refresher is None:
+            return False
+        await self.refresher(client, self)
+        return True
 
     def apply(self, kwargs: Mapping[str, Any]) -> dict[str, Any]:
         """Request kwargs with this role's cookies and headers underneath the caller's own."""

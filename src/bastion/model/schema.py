@@ -80,8 +80,11 @@ class TargetConfig(_Strict):
     url: str | None = Field(None, description="base URL of a running service you own")
     openapi: NonEmptyStr | None = Field(None, description="OpenAPI 3.x file, relative to this file")
     base_url: str | None = Field(None, description="URL the in-process app believes it is served at")
+    reset: NonEmptyStr | None = Field(None, description="'module:function' that restores the target's data "
+                                      "after state-changing probes; called with the app (in-process) or "
+                                      "the base URL")
 
-    @field_validator("app")
+    @field_validator("app", "reset")
     @classmethod
     def _app_spec(cls, value: str | None) -> str | None:
         if value is not None and not _APP_SPEC.match(value.strip()):
@@ -238,6 +241,9 @@ class BastionConfig(_Strict):
     data_classes: dict[Name, list[NonEmptyStr]] = Field(default_factory=dict)
     accepted: list[AcceptedRisk] = Field(default_factory=list)
     checks: ChecksConfig | None = None
+    # Which entry points state-changing probes may call: "auto" (every one on in-process targets,
+    # none on URL targets), "all", "none", or a list of "METHOD /path" entries ("* /path" = any method).
+    writes: Literal["auto", "all", "none"] | list[NonEmptyStr] = "auto"
     budgets: BudgetsConfig | None = None
 
     _source: Path | None = PrivateAttr(default=None)

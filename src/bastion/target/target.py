@@ -7,7 +7,7 @@ import asyncio
 import importlib
 import inspect
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -34,10 +34,22 @@ class Target:
     # What the history tracks runs of; defaults to `spec`. The demo names itself without its flaw
     # selection, so toggling a flaw between two runs shows it as fixed.
     name: str = ""
+    # Restores the target's data after state-changing probes: called with the app (in-process)
+    # or the base URL; may be async.
+    reset_hook: Callable[[Any], Any] | None = field(default=None, repr=False)
 
     @property
     def identity(self) -> str:
         return self.name or self.spec or self.base_url
+
+    async def reset(self) -> bool:
+        """Run the reset hook (if any); False when the target has none."""
+        if self.reset_hook is None:
+            return False
+        outcome = self.reset_hook(self.app if self.in_process else self.base_url)
+        if inspect.isawaitable(outcome):
+            await outcome
+        return True
 
     @property
     def in_process(self) -> bool:
