@@ -147,11 +147,6 @@ def test_basic_and_api_key_roles_need_no_request() -> None:
     assert kwargs["cookies"] == {"theme": "dark", "a": "b"}
 
 
-def test_mfa_roles_are_refused_until_supported() -> None:
-    with pytest.raises(ConfigError, match="MFA"):
-        _login({"login": {"path": "/signin", "form": {"user": "c"}}, "mfa": {"totp_secret": "JBSWY3DPEHPK3PXP"}})
-
-
 def test_form_parser_picks_the_login_form() -> None:
     page = ("<form action='/x'><input type=hidden name=a value=1></form>"
             "<form action='/login' method=post><input type=hidden name=csrf value='t&amp;k'></form>")

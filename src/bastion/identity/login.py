@@ -17,6 +17,7 @@ from urllib.parse import urljoin, urlsplit
 
 from bastion.errors import ConfigError
 from bastion.identity.matrix import is_login_redirect
+from bastion.identity.refresh import note_login_expiry
 from bastion.identity.session import RoleSession
 from bastion.model.schema import LoginConfig, RoleConfig
 from bastion.target.budget import Limits
@@ -108,7 +109,7 @@ async def _form_fields(client: ProbeClient, name: str, login: LoginConfig,
     return {**hidden, **{k: str(v) for k, v in (login.form or {}).items()}}
 
 
-async def _login(client: ProbeClient, name: str, login: LoginConfig, session: RoleSession) -> None:
+async def _login(client: ProbeClient, name: str, login: LoginConfig, session: RoleSession) -> Exchange:
     kwargs: dict[str, Any] = {"params": dict(login.params) or None, "headers": dict(login.headers)}
     if login.form is not None:
         kwargs["data"] = await _form_fields(client, name, login, session.cookies)
@@ -132,15 +133,19 @@ async def _login(client: ProbeClient, name: str, login: LoginConfig, session: Ro
     if token is not None:
         session.headers[login.token_header] = f"{login.token_prefix} {token}".strip()
         session.secrets.add(token)
-    elif session.cookies == before:
+    elif session.cookies == before and not ex.header_values("set-cookie"):
+        # (A response that sets the very cookie the client already had is a login too: fixation-prone apps.)
         raise _fail(name, login, "the response set no cookie and returned no token")
+    note_login_expiry(session, ex, token)
+    return ex
 
 
-async def login_role(client: ProbeClient, name: str, role: RoleConfig) -> RoleSession:
-    """Log `name` in and return its session; ConfigError when the login does not succeed."""
-    if role.mfa is not None:
-        raise ConfigError(f"role {name!r}: MFA logins are not supported yet (roles.{name}.mfa)",
-                          key=f"roles.{name}.mfa")
+async def login_role(client: ProbeClient, name: str, role: RoleConfig, *,
+                     second_factor: bool = True) -> RoleSession:
+    """Log `name` in and return its session; ConfigError when the login does not succeed.
+
+    `second_factor=False` stops after the primary login of an MFA role (the MFA checks need that state).
+    """
     session = RoleSession(name=name, headers=dict(role.headers), cookies=dict(role.cookies),
                           login_path=role.login.path if role.login else None)
     session.secrets.update(role.headers.values(), role.cookies.values())
@@ -153,7 +158,16 @@ async def login_role(client: ProbeClient, name: str, role: RoleConfig) -> RoleSe
         for value in _walk_strings(role.login.json_body or role.login.form or {}):
             if _SECRET_FIELD.search(value[0]):
                 session.secrets.add(value[1])
-        await _login(client, name, role.login, session)
+        login_ex = await _login(client, name, role.login, session)
+        if role.mfa is not None and second_factor:
+            from bastion.identity.mfa import complete_mfa  # mfa builds on this module's helpers
+
+            await complete_mfa(client, name, role, session, login_ex)
+        session.refresher = _relogin(name, role)
+    if role.oidc is not None:
+        from bastion.identity.oidc import oidc_login  # oidc builds on this module's cookie handling
+
+        await oidc_login(client, name, role.oidc, session)
         session.refresher = _relogin(name, role)
     return session
 
@@ -168,6 +182,7 @@ def _relogin(name: str, role: RoleConfig) -> Callable[[ProbeClient, RoleSession]
         session.cookies.clear()
         session.cookies.update(fresh.cookies)
         session.secrets.update(fresh.secrets)
+        session.take_lifetime(fresh)
 
     return refresh
 
@@ -192,6 +207,10 @@ def login_roles_sync(target: Target, roles: Mapping[str, RoleConfig],
     """Log every role in against `target` before a scan (own client; the scan's budget is untouched)."""
     if not any(name != "anonymous" for name in roles):
         return {}
+    from bastion.identity.oidc import oidc_scope_hosts
+
+    # The providers roles log in with are part of the scan's scope (a new list: it may be shared).
+    target.scope_hosts = [*target.scope_hosts, *(h for h in oidc_scope_hosts(roles) if h not in target.scope_hosts)]
 
     async def run() -> dict[str, RoleSession]:
         async with target.running(), ProbeClient(target, limits=limits) as client:

@@ -10,7 +10,9 @@ from bastion.target.exchange import Exchange
 
 # Where apps send someone who must log in first; matched on the redirect's path.
 _LOGIN_PATH = re.compile(r"(^|/)(log-?in|sign-?in|auth|sso|session/new)(/|$|\?)", re.IGNORECASE)
-ALLOW, DENY, UNKNOWN = "allow", "deny", "unknown"
+ALLOW, DENY, UNKNOWN, UNTESTED = "allow", "deny", "unknown", "untested"
+# Why a cell was not probed: the `writes:` setting forbids state-changing requests there.
+WRITES_DENIED = "writes not allowed"
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,7 @@ class AuthzCell:
     expected: str  # allow | deny | owner (depends on the object) | untested
     actual: str  # allow | deny | unknown | untested
     status: int = 0
+    reason: str = ""  # why the cell is untested (e.g. WRITES_DENIED)
 
     @property
     def drift(self) -> bool:
@@ -48,8 +51,8 @@ def access_outcome(ex: Exchange, login_paths: tuple[str, ...] = ()) -> str:
 
 def cell_label(cell: AuthzCell) -> str:
     """Short text for a report cell: the actual outcome, flagged when it contradicts the policy."""
-    if cell.actual == "untested":
-        return "untested"
+    if cell.actual == UNTESTED:
+        return f"untested ({cell.reason})" if cell.reason else UNTESTED
     if cell.drift:
         return f"{cell.actual.upper()} (policy: {cell.expected})"
     suffix = " (owner-dependent)" if cell.expected == "owner" else ""

@@ -99,3 +99,55 @@ async def prove_delay(send: Callable[[int], Awaitable[Exchange]], delays: tuple[
             return None
         rounds.append((seconds, slow, fast))
     return DelayProof(rounds)
+
+
+def mann_whitney_p(a: list[float], b: list[float]) -> float:
+    """Two-sided p-value of the Mann-Whitney U test (normal approximation, tie-corrected).
+
+    Rank-based, so one slow outlier (a GC pause, a busy neighbour) cannot decide the outcome.
+    """
+    import math
+
+    n1, n2 = len(a), len(b)
+    if n1 == 0 or n2 == 0:
+        return 1.0
+    pooled = sorted([(v, 0) for v in a] + [(v, 1) for v in b])
+    ranks = [0.0] * len(pooled)
+    ties = 0.0
+    i = 0
+    while i < len(pooled):
+        j = i
+        while j + 1 < len(pooled) and pooled[j + 1][0] == pooled[i][0]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[k] = (i + j) / 2 + 1
+        t = j - i + 1
+        ties += t ** 3 - t
+        i = j + 1
+    rank_a = sum(r for r, (_, group) in zip(ranks, pooled, strict=True) if group == 0)
+    u = rank_a - n1 * (n1 + 1) / 2
+    n = n1 + n2
+    variance = n1 * n2 / 12 * ((n + 1) - ties / (n * (n - 1)))
+    if variance <= 0:
+        return 1.0
+    z = (abs(u - n1 * n2 / 2) - 0.5) / math.sqrt(variance)
+    return math.erfc(max(z, 0.0) / math.sqrt(2))
+
+
+def timing_differs(a: list[float], b: list[float], *, alpha: float = 0.01, min_effect: float = 0.02,
+                   min_ratio: float = 1.5) -> bool:
+    """Whether samples `a` are consistently slower or faster than `b`, judged over many samples.
+
+    Needs a significant rank test *and* a minimum effect: the medians must differ by at least
+    `min_effect` seconds and by the factor `min_ratio`, so jitter on a fast endpoint never counts.
+    Never decide from one sample: fewer than 8 per side is always "no difference".
+    """
+    import statistics
+
+    if min(len(a), len(b)) < 8:
+        return False
+    med_a, med_b = statistics.median(a), statistics.median(b)
+    low, high = sorted((med_a, med_b))
+    if high - low < min_effect or high < low * min_ratio:
+        return False
+    return mann_whitney_p(a, b) < alpha
