@@ -127,6 +127,10 @@ def print_summary(result: ScanResult, console: Console, max_rows: int = MAX_ROWS
     console.print(Text(f"Run: {len(result.findings)} findings, {len(result.checks)} checks, "
                        f"{result.requests} requests in {result.duration_s:.1f} s, seed {result.seed}, "
                        f"target {result.target.spec or result.target.base_url}"))
+    if result.coverage_plan is not None:
+        from bastion.coverage import compute_coverage
+
+        console.print(Text(compute_coverage(result).summary_line() + " (details: bastion coverage)"))
     errors = [(c.check_id, e) for c in result.checks for e in c.errors]
     if errors:
         console.print(Text(f"Check errors ({len(errors)}):", style="bold red"))

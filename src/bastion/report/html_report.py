@@ -78,4 +78,19 @@ def html_report(result: ScanResult) -> str:
         findings=[_finding_view(f) for f in result.findings],
         checks=check_rows(result),
         matrix=matrix_table(result.authz_matrix) if result.authz_matrix else None,
+        coverage=_coverage_view(result),
     )
+
+
+def _coverage_view(result: ScanResult) -> dict[str, Any] | None:
+    """Template data for the threat-coverage section (engine runs only), rows included for each threat."""
+    if result.coverage_plan is None:
+        return None
+    from bastion.coverage import compute_coverage
+    from bastion.coverage.render import entry_summary
+
+    coverage = compute_coverage(result)
+    threats = [{"id": t.id, "title": t.title, "status": t.status, "label": t.summary_label(),
+                "entries": entry_summary(t), "roles": ", ".join(t.roles()), "checks": ", ".join(t.checks),
+                "rows": [{**r.as_dict(), "label": r.label()} for r in t.rows]} for t in coverage.threats]
+    return {"summary": coverage.summary_line(), "threats": threats, "warnings": coverage.warnings}

@@ -110,6 +110,16 @@ def _authz_matrix(result: ScanResult) -> list[str]:
     return [*lines, ""]
 
 
+def _coverage(result: ScanResult) -> list[str]:
+    """The threat-coverage summary (per threat); `bastion coverage --detail` has every cell."""
+    if result.coverage_plan is None:
+        return []
+    from bastion.coverage import compute_coverage
+    from bastion.coverage.render import coverage_markdown
+
+    return [coverage_markdown(compute_coverage(result), heading="##").rstrip("\n"), ""]
+
+
 def _checks(result: ScanResult) -> list[str]:
     rows = check_rows(result)
     lines = ["## Checks", ""]
@@ -143,5 +153,6 @@ def markdown_report(result: ScanResult) -> str:
         for n, f in enumerate(result.findings, 1):
             lines += _finding_section(n, f)
     lines += _authz_matrix(result)
+    lines += _coverage(result)
     lines += _checks(result)
     return "\n".join(lines).rstrip("\n") + "\n"

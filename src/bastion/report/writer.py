@@ -9,6 +9,7 @@ from pathlib import Path
 
 from bastion.engine.runner import ScanResult
 from bastion.errors import BastionError
+from bastion.report.defectdojo import defectdojo_json
 from bastion.report.html_report import html_report
 from bastion.report.json_report import findings_json
 from bastion.report.junit import junit_xml
@@ -24,6 +25,7 @@ FILE_FORMATS: dict[str, tuple[str, Renderer]] = {
     "junit": ("junit.xml", junit_xml),
     "html": ("report.html", html_report),
     "md": ("report.md", markdown_report),
+    "defectdojo": ("defectdojo.json", defectdojo_json),
 }
 # Formats that are not files (the CLI prints them); accepted here so one --format list serves both.
 STREAM_FORMATS = ("console",)
