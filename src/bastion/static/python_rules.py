@@ -226,6 +226,15 @@ def tls_verify(view: CallView) -> Iterator[Hit]:
         yield Hit(R_TLS.id, view.node.lineno, detail=f"{view.qualname.lstrip('?.')}(verify=False)")
     elif view.qualname in ("ssl._create_unverified_context", "ssl._create_stdlib_context"):
         yield Hit(R_TLS.id, view.node.lineno, detail=f"{view.qualname}()")
+    elif _is_cert_none(view.kw("cert_reqs")):  # ssl.wrap_socket(cert_reqs=CERT_NONE), urllib3 PoolManager
+        yield Hit(R_TLS.id, view.node.lineno, detail=f"{view.qualname.lstrip('?.')}(cert_reqs=CERT_NONE)")
+
+
+def _is_cert_none(node: ast.AST | None) -> bool:
+    """`ssl.CERT_NONE`, `CERT_NONE` or urllib3's string spelling "CERT_NONE" / "NONE"."""
+    if isinstance(node, ast.Constant):
+        return node.value in ("CERT_NONE", "NONE")
+    return node is not None and dotted(node).split(".")[-1] == "CERT_NONE"
 
 
 # -- framework configuration ---------------------------------------------------------------------
@@ -409,4 +418,17 @@ def csrf_decorator(node: ast.stmt, analysis: ModuleAnalysis, function: str | Non
             yield Hit(R_CSRF.id, dec.lineno, detail=f"@{name} on {node.name}")
 
 
-STMT_RULES = (config_assignment, csrf_decorator)
+def tls_assignment(node: ast.stmt, analysis: ModuleAnalysis, function: str | None) -> Iterator[Hit]:
+    """`ctx.check_hostname = False`, `ctx.verify_mode = ssl.CERT_NONE`, `session.verify = False`."""
+    if not isinstance(node, ast.Assign):
+        return
+    for target in node.targets:
+        if not isinstance(target, ast.Attribute):
+            continue
+        if target.attr in ("check_hostname", "verify") and _is_false(node.value):
+            yield Hit(R_TLS.id, node.lineno, detail=f"{dotted(target)} = False")
+        elif target.attr == "verify_mode" and _is_cert_none(node.value):
+            yield Hit(R_TLS.id, node.lineno, detail=f"{dotted(target)} = CERT_NONE")
+
+
+STMT_RULES = (config_assignment, csrf_decorator, tls_assignment)
