@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 from bastion.history import open_store, record_run
 from bastion.history.metrics import history_report, load_snapshot
@@ -13,15 +12,15 @@ def _at(result, started_at: str):
     return dataclasses.replace(result, started_at=started_at)
 
 
-def test_toggled_flaw_shows_as_fixed_with_time_to_fix(scan_demo, db_path: Path) -> None:
+def test_toggled_flaw_shows_as_fixed_with_time_to_fix(scan_demo, history_db: str) -> None:
     flawed = scan_demo(flaws="version_banner", checks=["config"])
     hardened = scan_demo(flaws="none", checks=["config"])
     assert flawed.findings and not hardened.findings
-    first = record_run(_at(flawed, "2026-03-02T10:00:00+00:00"), db_url=str(db_path))
-    second = record_run(_at(hardened, "2026-03-05T10:00:00+00:00"), db_url=str(db_path))
+    first = record_run(_at(flawed, "2026-03-02T10:00:00+00:00"), db_url=history_db)
+    second = record_run(_at(hardened, "2026-03-05T10:00:00+00:00"), db_url=history_db)
     assert len(first.new) == len(flawed.findings)
     assert second.fixed == first.new and second.new == []
-    engine = open_store(str(db_path), create=False)
+    engine = open_store(history_db, create=False)
     # Both runs are one target: the demo's identity leaves out which flaws are planted.
     assert flawed.target.identity == hardened.target.identity == "bastion.demo:create_app"
     report = history_report(load_snapshot(engine, target="bastion.demo:create_app"))

@@ -30,39 +30,39 @@ RUNS = [
 
 
 @pytest.fixture
-def filled(db_path: Path) -> Path:
-    engine = open_store(str(db_path))
+def filled(history_db: str) -> str:
+    engine = open_store(history_db)
     for started, found, duration, requests in RUNS:
         record_run(make_result(found, started_at=started, duration_s=duration, requests=requests), engine=engine)
     # Another target's run must not leak into target-filtered metrics.
     record_run(make_result([A, B], started_at="2026-01-20T09:00:00+00:00", target="app:other"), engine=engine)
     engine.dispose()
-    return db_path
+    return history_db
 
 
-def _report(db: Path, **kwargs) -> dict:
-    engine = open_store(str(db), create=False)
+def _report(db: str, **kwargs) -> dict:
+    engine = open_store(db, create=False)
     try:
         return history_report(load_snapshot(engine, target="app:demo", **kwargs))
     finally:
         engine.dispose()
 
 
-def test_open_findings_by_severity_per_run(filled: Path) -> None:
+def test_open_findings_by_severity_per_run(filled: str) -> None:
     rows = _report(filled)["open_by_severity"]
     assert [(r["critical"], r["high"], r["medium"], r["low"], r["info"], r["total"]) for r in rows] == [
         (1, 1, 3, 0, 0, 5), (1, 1, 1, 0, 0, 3), (0, 1, 1, 1, 0, 3), (0, 1, 0, 1, 0, 2)]
     assert [r["started_at"][:10] for r in rows] == ["2026-01-05", "2026-01-07", "2026-01-12", "2026-01-14"]
 
 
-def test_time_to_fix_by_severity(filled: Path) -> None:
+def test_time_to_fix_by_severity(filled: str) -> None:
     ttf = _report(filled)["time_to_fix"]
     assert ttf["critical"] == {"fixed": 1, "mean_days": 7.0, "median_days": 7.0}
     assert ttf["medium"] == {"fixed": 3, "mean_days": 6.0, "median_days": 7.0}  # 2, 7 and 9 days
     assert ttf["high"] == {"fixed": 0, "mean_days": None, "median_days": None}
 
 
-def test_discovery_and_reopen_rates(filled: Path) -> None:
+def test_discovery_and_reopen_rates(filled: str) -> None:
     report = _report(filled)
     assert [r["new"] for r in report["discovery"]["per_run"]] == [5, 0, 1, 0]
     assert report["discovery"]["per_week"] == {"2026-W02": 5, "2026-W03": 1}
@@ -71,7 +71,7 @@ def test_discovery_and_reopen_rates(filled: Path) -> None:
     assert report["reopen"] == {"reopened": 1, "fixes": 5, "rate": 0.2, "reopened_in_selected_runs": 1}
 
 
-def test_run_and_check_costs(filled: Path) -> None:
+def test_run_and_check_costs(filled: str) -> None:
     report = _report(filled)
     assert [(r["duration_s"], r["requests"]) for r in report["runs"]] == [
         (10.0, 100), (20.0, 200), (30.0, 300), (40.0, 400)]
@@ -80,7 +80,7 @@ def test_run_and_check_costs(filled: Path) -> None:
         "injection.sql": {"runs": 4, "mean_duration_s": 12.5, "mean_requests": 125.0}}
 
 
-def test_last_n_runs_window(filled: Path) -> None:
+def test_last_n_runs_window(filled: str) -> None:
     report = _report(filled, last=2)
     assert [r["started_at"][:10] for r in report["runs"]] == ["2026-01-12", "2026-01-14"]
     assert report["time_to_fix"]["medium"] == {"fixed": 2, "mean_days": 8.0, "median_days": 8.0}
@@ -91,7 +91,7 @@ def test_iso_week_at_year_boundary() -> None:
     assert iso_week("2027-01-01T00:00:00+00:00") == "2026-W53"
 
 
-def test_history_command_json_matches_the_metrics(filled: Path) -> None:
+def test_history_command_json_matches_the_metrics(filled: str) -> None:
     out = CliRunner().invoke(history_command, ["--db", str(filled), "--format", "json", "--target", "app:demo"])
     assert out.exit_code == 0, out.output
     assert json.loads(out.output) == _report(filled)
@@ -99,7 +99,7 @@ def test_history_command_json_matches_the_metrics(filled: Path) -> None:
     assert len(everything["runs"]) == 5
 
 
-def test_history_command_table(filled: Path) -> None:
+def test_history_command_table(filled: str) -> None:
     out = CliRunner().invoke(history_command, ["--db", str(filled), "--last", "3"])
     assert out.exit_code == 0, out.output
     assert "Time to fix (days)" in out.output and "2026-01-20T09:00:00+00:00" in out.output

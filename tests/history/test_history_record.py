@@ -17,8 +17,8 @@ B = make_finding(path="/b", severity="medium")
 CSP = make_finding(check_id="headers.csp", path="/", param=None, severity="low")
 
 
-def _finding_row(db: Path, fp: str, target: str = "app:demo"):
-    engine = open_store(str(db))
+def _finding_row(db: str, fp: str, target: str = "app:demo"):
+    engine = open_store(db)
     with engine.connect() as conn:
         row = conn.execute(select(findings).where(findings.c.fingerprint == fp,
                                                   findings.c.target == target)).one()
@@ -26,64 +26,64 @@ def _finding_row(db: Path, fp: str, target: str = "app:demo"):
     return row
 
 
-def test_states_across_runs_new_persisting_fixed_reopened(db_path: Path) -> None:
-    first = record_run(make_result([A, B, CSP], started_at="2026-01-01T00:00:00+00:00"), db_url=str(db_path))
+def test_states_across_runs_new_persisting_fixed_reopened(history_db: str) -> None:
+    first = record_run(make_result([A, B, CSP], started_at="2026-01-01T00:00:00+00:00"), db_url=history_db)
     assert first.new == sorted([A.fingerprint, B.fingerprint, CSP.fingerprint])
     assert first.counts == {"new": 3, "persisting": 0, "fixed": 0, "reopened": 0, "accepted": 0}
 
-    second = record_run(make_result([A, CSP], started_at="2026-01-03T12:00:00+00:00"), db_url=str(db_path))
+    second = record_run(make_result([A, CSP], started_at="2026-01-03T12:00:00+00:00"), db_url=history_db)
     assert second.persisting == sorted([A.fingerprint, CSP.fingerprint])
     assert second.fixed == [B.fingerprint]
-    row = _finding_row(db_path, B.fingerprint)
+    row = _finding_row(history_db, B.fingerprint)
     assert (row.state, row.first_seen, row.last_seen) == ("fixed", "2026-01-01T00:00:00+00:00",
                                                          "2026-01-01T00:00:00+00:00")
     assert row.fixed_at == "2026-01-03T12:00:00+00:00"
 
-    third = record_run(make_result([A, B, CSP], started_at="2026-01-04T00:00:00+00:00"), db_url=str(db_path))
+    third = record_run(make_result([A, B, CSP], started_at="2026-01-04T00:00:00+00:00"), db_url=history_db)
     assert third.reopened == [B.fingerprint]
     assert third.new == [] and third.fixed == []
-    row = _finding_row(db_path, B.fingerprint)
+    row = _finding_row(history_db, B.fingerprint)
     assert (row.state, row.fixed_at, row.reopen_count) == ("reopened", None, 1)
     assert row.first_seen == "2026-01-01T00:00:00+00:00" and row.last_seen == "2026-01-04T00:00:00+00:00"
 
-    fourth = record_run(make_result([A, B, CSP], started_at="2026-01-05T00:00:00+00:00"), db_url=str(db_path))
+    fourth = record_run(make_result([A, B, CSP], started_at="2026-01-05T00:00:00+00:00"), db_url=history_db)
     assert fourth.persisting == sorted([A.fingerprint, B.fingerprint, CSP.fingerprint])
 
 
-def test_finding_of_a_check_that_did_not_run_is_not_fixed(db_path: Path) -> None:
-    record_run(make_result([A, CSP]), db_url=str(db_path))
+def test_finding_of_a_check_that_did_not_run_is_not_fixed(history_db: str) -> None:
+    record_run(make_result([A, CSP]), db_url=history_db)
     only_sql = record_run(make_result([A], checks=["injection.sql"], started_at="2026-01-06T00:00:00+00:00"),
-                          db_url=str(db_path))
+                          db_url=history_db)
     assert only_sql.fixed == [] and only_sql.persisting == [A.fingerprint]
-    assert _finding_row(db_path, CSP.fingerprint).state == "new"
+    assert _finding_row(history_db, CSP.fingerprint).state == "new"
     # When the check runs again and the finding is gone, it is fixed at that run.
-    later = record_run(make_result([A], started_at="2026-01-07T00:00:00+00:00"), db_url=str(db_path))
+    later = record_run(make_result([A], started_at="2026-01-07T00:00:00+00:00"), db_url=history_db)
     assert later.fixed == [CSP.fingerprint]
-    assert _finding_row(db_path, CSP.fingerprint).fixed_at == "2026-01-07T00:00:00+00:00"
+    assert _finding_row(history_db, CSP.fingerprint).fixed_at == "2026-01-07T00:00:00+00:00"
 
 
-def test_targets_are_tracked_separately(db_path: Path) -> None:
-    record_run(make_result([A], target="app:one"), db_url=str(db_path))
-    other = record_run(make_result([], target="app:two"), db_url=str(db_path))
+def test_targets_are_tracked_separately(history_db: str) -> None:
+    record_run(make_result([A], target="app:one"), db_url=history_db)
+    other = record_run(make_result([], target="app:two"), db_url=history_db)
     assert other.fixed == []  # A belongs to app:one
-    again = record_run(make_result([A], target="app:two"), db_url=str(db_path))
+    again = record_run(make_result([A], target="app:two"), db_url=history_db)
     assert again.new == [A.fingerprint]
-    assert _finding_row(db_path, A.fingerprint, "app:one").state == "new"
+    assert _finding_row(history_db, A.fingerprint, "app:one").state == "new"
 
 
-def test_accepted_fingerprints_get_the_accepted_state(db_path: Path) -> None:
-    summary = record_run(make_result([A, B]), db_url=str(db_path), accepted=[B.fingerprint])
+def test_accepted_fingerprints_get_the_accepted_state(history_db: str) -> None:
+    summary = record_run(make_result([A, B]), db_url=history_db, accepted=[B.fingerprint])
     assert summary.accepted == [B.fingerprint] and summary.new == [A.fingerprint]
-    assert _finding_row(db_path, B.fingerprint).state == "accepted"
-    gone = record_run(make_result([A], started_at="2026-01-08T00:00:00+00:00"), db_url=str(db_path))
+    assert _finding_row(history_db, B.fingerprint).state == "accepted"
+    gone = record_run(make_result([A], started_at="2026-01-08T00:00:00+00:00"), db_url=history_db)
     assert gone.fixed == [B.fingerprint]
 
 
-def test_run_metadata_checks_and_evidence_are_stored(db_path: Path, monkeypatch) -> None:
-    monkeypatch.chdir(db_path.parent.parent)  # a temp dir outside any git repository
+def test_run_metadata_checks_and_evidence_are_stored(history_db: str, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)  # a temp dir outside any git repository
     result = make_result([A], started_at="2026-02-01T08:00:00+00:00", duration_s=3.0, requests=12, errors=True)
-    summary = record_run(result, db_url=str(db_path), config_hash="abc123")
-    engine = open_store(str(db_path))
+    summary = record_run(result, db_url=history_db, config_hash="abc123")
+    engine = open_store(history_db)
     with engine.connect() as conn:
         run = conn.execute(select(runs).where(runs.c.id == summary.run_id)).one()
         checks = conn.execute(select(run_checks).order_by(run_checks.c.check_id)).all()
@@ -102,10 +102,10 @@ def test_run_metadata_checks_and_evidence_are_stored(db_path: Path, monkeypatch)
     assert (stored.severity, stored.confidence, stored.check_id) == ("high", "firm", "injection.sql")
 
 
-def test_git_commit_is_recorded_inside_a_repository(db_path: Path, monkeypatch) -> None:
+def test_git_commit_is_recorded_inside_a_repository(history_db: str, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(Path(__file__).parent)
-    summary = record_run(make_result([]), db_url=str(db_path))
-    engine = open_store(str(db_path))
+    summary = record_run(make_result([]), db_url=history_db)
+    engine = open_store(history_db)
     with engine.connect() as conn:
         commit = conn.execute(select(runs.c.git_commit).where(runs.c.id == summary.run_id)).scalar()
     engine.dispose()

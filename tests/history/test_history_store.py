@@ -29,7 +29,7 @@ def test_fresh_store_has_schema_wal_and_foreign_keys(db_path: Path) -> None:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == head_revision() == "0002"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == head_revision() == "0003"
     engine.dispose()
 
 
@@ -68,7 +68,7 @@ def test_upgrade_from_revision_1_keeps_data(db_path: Path) -> None:
 
     engine = open_store(str(db_path))  # upgrades in place to head
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == head_revision()
         assert "ix_runs_target_started" in {i["name"] for i in inspect(conn).get_indexes("runs")}
         row = conn.execute(select(findings)).one()
         assert (row.fingerprint, row.reopen_count) == (old.fingerprint, 0)
@@ -186,7 +186,7 @@ def test_reading_an_old_history_upgrades_it_and_an_empty_one_is_refused(tmp_path
     open_store(str(old), revision="0001").dispose()
     engine = open_store(str(old), create=False)
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == head_revision()
     engine.dispose()
     empty = tmp_path / "empty.db"
     sqlite3.connect(empty).close()

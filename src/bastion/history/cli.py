@@ -92,3 +92,93 @@ def baseline_create_command(source: str, out: str, reviewer: str | None) -> None
     except OSError as exc:
         _fail(f"{out}: cannot write the baseline: {exc.strerror}")
     click.echo(f"wrote {out}: {len(baseline.entries)} finding(s) baselined")
+
+
+@click.command("changelog")
+@click.option("--since", required=True, metavar="RUN|DATE",
+              help="A run id, or a date (compares from the last run before it).")
+@click.option("--until", "until", type=click.IntRange(min=1), default=None, metavar="RUN",
+              help="Compare up to this run (default: the latest run of the target).")
+@click.option("--target", default=None, help="Target (app spec or URL); default: the latest run's.")
+@click.option("--db", "db_url", default=None, metavar="URL", help="History database URL or SQLite path.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def changelog_command(since: str, until: int | None, target: str | None, db_url: str | None, fmt: str) -> None:
+    """Which threats, entry points and roles gained or lost coverage since a run or a date."""
+    from bastion.history.changelog import build_changelog, render_changelog
+
+    try:
+        engine = open_store(db_url, create=False)
+    except BastionError as exc:
+        _fail(str(exc))
+    try:
+        doc = build_changelog(engine, since, until=until, target=target)
+    except BastionError as exc:
+        _fail(str(exc))
+    finally:
+        engine.dispose()
+    click.echo(json.dumps(doc, indent=2, ensure_ascii=False) if fmt == "json" else render_changelog(doc))
+
+
+@click.command("audit")
+@click.option("--last", type=click.IntRange(min=1), default=10, show_default=True, metavar="N",
+              help="How many recent runs to audit.")
+@click.option("--target", default=None, help="Only runs of this target.")
+@click.option("--db", "db_url", default=None, metavar="URL", help="History database URL or SQLite path.")
+@click.option("--config", type=click.Path(dir_okay=False), default=None,
+              help="bastion.yaml whose `accepted` suppressions are checked for expiry.")
+@click.option("--baseline", "baseline_file", type=click.Path(dir_okay=False), default=None,
+              help="Baseline file whose entries' `until` dates are checked for expiry.")
+@click.option("--coverage", "coverage_file", type=click.Path(dir_okay=False), default=None,
+              help="pytest coverage JSON (--bastion-coverage-out) listing hand-written tests and their threats.")
+@click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="Audit as of this day (default: today).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def audit_command(last: int, target: str | None, db_url: str | None, config: str | None,
+                  baseline_file: str | None, coverage_file: str | None, today: Any, fmt: str) -> None:
+    """Audit the suite: unexercised checks and threats, flaky checks, expiring exclusions, untested threats."""
+    from datetime import date
+
+    from bastion.history.audit import AuditInput, audit_report, load_audit_runs, load_user_tests, render_audit
+
+    try:
+        accepted = []
+        if config:
+            from bastion.model import load_config
+
+            accepted = list(load_config(config).accepted)
+        baseline = None
+        if baseline_file:
+            from bastion.findings.baseline import load_baseline
+
+            baseline = load_baseline(baseline_file)
+        tests = load_user_tests(coverage_file) if coverage_file else []
+        engine = open_store(db_url, create=False)
+        try:
+            window, check_runs, seen = load_audit_runs(engine, last=last, target=target)
+        finally:
+            engine.dispose()
+    except BastionError as exc:
+        _fail(str(exc))
+    data = AuditInput(runs=window, check_runs=check_runs, run_findings=seen, checks=_dast_checks(),
+                      static_threats=_static_threats(), catalog=_catalog(), accepted=accepted, baseline=baseline,
+                      tests=tests)
+    report = audit_report(data, today.date() if today else date.today())
+    click.echo(json.dumps(report, indent=2, ensure_ascii=False) if fmt == "json" else render_audit(report))
+
+
+def _dast_checks() -> dict[str, str]:
+    from bastion.checks.registry import load_checks
+
+    return {cid: spec.threat for cid, spec in load_checks().items()}
+
+
+def _static_threats() -> frozenset[str]:
+    from bastion.static import static_checks_by_threat
+
+    return frozenset(static_checks_by_threat())
+
+
+def _catalog() -> dict[str, Any]:
+    from bastion.catalog import load_catalog
+
+    return dict(load_catalog())

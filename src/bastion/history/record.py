@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 from collections.abc import Collection
@@ -9,12 +10,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, insert, select, text, update
 
 from bastion import __version__
 from bastion.engine.runner import ScanResult
 from bastion.findings.model import Finding
-from bastion.history.schema import findings, run_checks, run_findings, runs
+from bastion.history.coverage import check_threats, unit_rows, units_of_run
+from bastion.history.schema import findings, run_checks, run_findings, run_units, runs
 from bastion.history.store import display_url, open_store, resolve_db_url, write_transaction
 
 # At most this many evidence summaries per finding per run: the history is for tracking, not proof.
@@ -87,9 +89,17 @@ def _evidence(f: Finding) -> str:
     return json.dumps([{"kind": e.kind, "summary": e.summary} for e in f.evidence[:EVIDENCE_SUMMARIES]])
 
 
+def target_lock_key(target: str) -> int:
+    """A signed 64-bit advisory-lock key for one target (stable across processes and machines)."""
+    return int.from_bytes(hashlib.sha256(target.encode()).digest()[:8], "big", signed=True)
+
+
 def _write_run(conn: Connection, result: ScanResult, config_hash: str | None, commit: str | None,
-               accepted: Collection[str]) -> RunSummary:
+               accepted: Collection[str], threats: dict[str, str]) -> RunSummary:
     target = target_key(result)
+    if conn.dialect.name == "postgresql":
+        # Runs of one target are serialized (their states build on each other); other targets write at once.
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": target_lock_key(target)})
     started = run_started(result)
     at = utc_iso(started)
     inserted = conn.execute(insert(runs).values(
@@ -104,6 +114,9 @@ def _write_run(conn: Connection, result: ScanResult, config_hash: str | None, co
         conn.execute(insert(run_checks), [
             {"run_id": run_id, "check_id": c.check_id, "duration_s": c.duration_s, "requests": c.requests,
              "units": len(c.units), "errors": len(c.errors)} for c in checks.values()])
+    units = unit_rows(run_id, units_of_run(result), threats)
+    if units:
+        conn.execute(insert(run_units), units)
     known = {row.fingerprint: row for row in conn.execute(
         select(findings.c.id, findings.c.fingerprint, findings.c.state, findings.c.check_id,
                findings.c.reopen_count).where(findings.c.target == target))}
@@ -163,8 +176,10 @@ def record_run(result: ScanResult, *, db_url: str | None = None, config_hash: st
     store = engine if engine is not None else open_store(db_url)
     commit = git_commit()
     accepted_set = frozenset(accepted)
+    threats = check_threats(result)
     try:
-        return write_transaction(store, lambda conn: _write_run(conn, result, config_hash, commit, accepted_set),
+        return write_transaction(store, lambda conn: _write_run(conn, result, config_hash, commit, accepted_set,
+                                                                threats),
                                  shown=display_url(resolve_db_url(db_url)) if own else str(store.url))
     finally:
         if own:

@@ -74,4 +74,20 @@ run_findings = Table(
     Column("evidence", Text, nullable=False),
 )
 
-TABLES = ("runs", "run_checks", "findings", "run_findings")
+# What each run exercised: one row per unit of every check (from `CheckStats.units` labels), so the
+# changelog and the audit can tell which threats, entry points and roles gained or lost coverage.
+run_units = Table(
+    "run_units", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("check_id", String(200), nullable=False),
+    Column("threat_id", String(200)),
+    # "METHOD /path" or "target" (a check that runs once per target).
+    Column("entry", Text, nullable=False),
+    # "in:name" for input-scoped checks, else null.
+    Column("input", Text),
+    Column("role", String(200)),
+    Index("ix_run_units_run", "run_id"),
+)
+
+TABLES = ("runs", "run_checks", "findings", "run_findings", "run_units")

@@ -24,6 +24,10 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 SQLITE_MAGIC = b"SQLite format 3\x00"
 BUSY_TIMEOUT_S = 30.0
 WRITE_ATTEMPTS = 8
+# How long to wait for a PostgreSQL server to accept the connection before calling it unreachable.
+CONNECT_TIMEOUT_S = 10
+# pg_advisory_xact_lock key serializing schema migrations of one PostgreSQL history (any constant works).
+MIGRATION_LOCK_KEY = 0x0BA5_710E
 
 T = TypeVar("T")
 
@@ -91,6 +95,20 @@ def _sqlite_engine(url: URL) -> Engine:
     return engine
 
 
+def _server_url(url: URL) -> URL:
+    """`postgresql://` and `postgres://` mean psycopg 3, the driver Bastion depends on."""
+    if url.drivername in ("postgres", "postgresql"):
+        return url.set(drivername="postgresql+psycopg")
+    return url
+
+
+def _server_engine(url: URL) -> Engine:
+    connect_args: dict[str, Any] = {}
+    if url.get_backend_name() == "postgresql":
+        connect_args["connect_timeout"] = CONNECT_TIMEOUT_S
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+
+
 def _check_sqlite_file(path: Path, *, create: bool) -> None:
     """Refuse a file that is not SQLite before SQLAlchemy touches it."""
     if not path.exists():
@@ -123,8 +141,8 @@ def _validate(engine: Engine, shown: str) -> str | None:
                 raise HistoryError(f"{shown}: holds tables that are not a Bastion history ({listed}); "
                                    "give another --db")
             revision = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-    except HistoryError:
-        raise
+    except (HistoryError, OperationalError):
+        raise  # OperationalError: the server or file cannot be reached; open_store says so
     except DatabaseError as exc:
         raise HistoryError(f"{shown}: cannot read the history database: {exc.orig or exc}") from None
     if revision is None:
@@ -136,6 +154,9 @@ def _validate(engine: Engine, shown: str) -> str | None:
 
 
 def _upgrade(conn: Connection, revision: str) -> None:
+    if conn.dialect.name == "postgresql":
+        # Two processes opening a fresh history at once: the second waits, then finds the schema current.
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
     command.upgrade(_alembic_config(conn), revision)
 
 
@@ -151,7 +172,7 @@ def open_store(db_url: str | None = None, *, create: bool = True, revision: str 
                 _check_sqlite_file(Path(url.database), create=create)
             engine = _sqlite_engine(url)
         else:
-            engine = create_engine(url, pool_pre_ping=True)
+            engine = _server_engine(_server_url(url))
     except (ArgumentError, NoSuchModuleError) as exc:
         raise HistoryError(f"{shown}: not a usable database URL ({exc})") from None
     except ImportError as exc:
@@ -161,7 +182,8 @@ def open_store(db_url: str | None = None, *, create: bool = True, revision: str 
         current = _validate(engine, shown)
     except OperationalError as exc:
         engine.dispose()
-        raise HistoryError(f"{shown}: cannot connect to the history database: {exc.orig or exc}") from None
+        reason = " ".join(str(exc.orig or exc).split())  # drivers add hint lines; a CLI error is one line
+        raise HistoryError(f"{shown}: cannot connect to the history database: {reason}") from None
     except BaseException:
         engine.dispose()
         raise
@@ -188,7 +210,8 @@ def _enable_wal(engine: Engine) -> None:
 
 def _is_locked(exc: OperationalError) -> bool:
     message = str(exc.orig or exc).lower()
-    return "database is locked" in message or "database is busy" in message or "deadlock" in message
+    return any(word in message for word in ("database is locked", "database is busy", "deadlock",
+                                             "could not serialize"))
 
 
 def write_transaction(engine: Engine, work: Callable[[Connection], T], *, shown: str = "history",
