@@ -124,7 +124,8 @@ def test_silent_on_hardened_demo(scan_demo) -> None:
 def test_request_budget_per_input() -> None:
     result = run_scan(Target.from_app(safe_app(), spec=f"{__name__}:safe_app()"), _surface(),
                       ScanOptions(checks=[CHECK]))
-    assert result.checks[0].requests <= 12 * len(result.checks[0].units)
+    # 12 probes, plus 1-2 sensor-only probes (bastion/checks/injection/command.py, sensor_only_command).
+    assert result.checks[0].requests <= 14 * len(result.checks[0].units)
 
 
 def test_silent_on_hardened_fastapi_demo(scan_demo) -> None:

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import re
+import shlex
 from collections.abc import AsyncIterator
 from typing import Any
 
 from bastion.checks.registry import check
 from bastion.engine.context import CheckContext
-from bastion.findings.evidence import body_contains, elapsed_at_least, exchange_evidence, note, proof_from
+from bastion.findings.evidence import (
+    body_contains,
+    elapsed_at_least,
+    exchange_evidence,
+    note,
+    proof_from,
+    status_in,
+)
 from bastion.findings.model import Confidence, Finding
 from bastion.payloads.corpus import render
 from bastion.payloads.oracles import delay_evidence, prove_delay, timing_lock
@@ -22,8 +31,9 @@ FAST = 1.0  # seconds; `sleep 0` must answer faster than this
 async def command_injection(ctx: CheckContext) -> AsyncIterator[Finding]:
     """Reflected arithmetic after each shell separator, then a blind sleep fallback.
 
-    Requests per input: 1 baseline + 8 separators (+1 to confirm) + 3 blind (+3 to confirm a delay);
-    12 when nothing is found. Nothing destructive runs: only `echo` and `sleep` (at most 3 s).
+    Requests per input: 1 baseline + 8 separators (+1 to confirm) + 3 blind (+3 to confirm a delay),
+    + 1 sensor probe with sensors on (2 when a shell sees the value quoted); 13-14 when nothing is found.
+    Nothing destructive runs: only `echo` and `sleep` (at most 3 s).
     """
     assert ctx.inp is not None
     v0 = default_value(ctx.inp)
@@ -43,6 +53,73 @@ async def command_injection(ctx: CheckContext) -> AsyncIterator[Finding]:
         found = await _blind(ctx, v0)
         if found is not None:
             yield found
+            return
+    sensed = await sensor_only_command(ctx, v0)
+    if sensed is not None:
+        yield sensed
+
+
+_SHELL_C = re.compile(r"^(?:/usr)?/bin/(?:ba|da|z|k)?sh -c ")
+_SEPARATORS = frozenset({";", "&&", "||", "|", "&"})
+
+
+def live_separator(command_line: str, canary: str) -> bool:
+    """Whether a `/bin/sh -c` command line runs `echo <canary>` after a separator that is shell syntax
+    (not inside a quoted word, as `shlex.quote` or a list argv would keep it)."""
+    m = _SHELL_C.match(command_line)
+    if m is None:
+        return False
+    lexer = shlex.shlex(command_line[m.end():], posix=True, punctuation_chars=True)
+    try:
+        tokens = list(lexer)
+    except ValueError:  # unbalanced quotes: the shell would refuse it too
+        return False
+    return any(tokens[i] in _SEPARATORS and tokens[i + 1:i + 3] == ["echo", canary] for i in range(len(tokens)))
+
+
+async def sensor_only_command(ctx: CheckContext, v0: str) -> Finding | None:
+    """Command injection with no output and no delay: the subprocess sensor saw the shell command line
+    run `echo <canary>` after a live separator (in-process targets only; 1 request per input, 2 when a
+    shell sees the value inside quotes: the second closes the app's quote first)."""
+    if ctx.sensors is None:
+        return None
+    entries = ctx.payloads.get("command-sensor")
+    entry: dict[str, Any] | None = entries[0]  # unquoted context
+    while entry is not None:
+        canary = ctx.canary()
+        ex = await ctx.inject(render(entry["template"], v=v0, c=canary))
+        shells = [e.raw_detail for e in ctx.sensor_events(canary)
+                  if e.kind == "subprocess" and _SHELL_C.match(e.raw_detail)]
+        if any(live_separator(line, canary) for line in shells):
+            return _sensor_finding(ctx, entry, canary, ex)
+        if entry is not entries[0]:
+            break
+        # No shell saw the value (an argv list, or unused): no quote context can help either.
+        entry = _quoted_context(entries, shells, render(entry["template"], v=v0, c=canary))
+    return None
+
+
+def _quoted_context(entries: list[dict[str, Any]], shells: list[str], sent: str) -> dict[str, Any] | None:
+    """The payload that closes the quote the app put around the value (the character before it)."""
+    for line in shells:
+        at = line.find(sent)
+        quote = line[at - 1] if at > 0 else ""
+        if quote in ("'", '"'):
+            return next((e for e in entries if e["separator"] == quote + ";"), None)
+    return None
+
+
+def _sensor_finding(ctx: CheckContext, entry: dict[str, Any], canary: str, ex: Exchange) -> Finding:
+    assert ctx.inp is not None
+    evidence = [*exchange_evidence(ex, "the response shows no command output and no delay"),
+                note("blind (seen only by the sensors)",
+                     f"the subprocess sensor saw the shell run `echo {canary}` after {entry['separator']!r}: "
+                     "the value was spliced into a shell command line")]
+    return ctx.finding(
+        title=f"OS command injection in {ctx.inp.location} input '{ctx.inp.name}' "
+              f"(separator {entry['separator']}, blind, seen only by the sensors)",
+        confidence=Confidence.confirmed, evidence=evidence, proof=proof_from(ex, status_in(ex.status)),
+        url=ex.request.url)
 
 
 async def _computed(ctx: CheckContext, v0: str, template: str, base: Exchange) -> tuple[Exchange, str] | None:

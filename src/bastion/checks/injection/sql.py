@@ -71,6 +71,78 @@ async def sql_injection(ctx: CheckContext) -> AsyncIterator[Finding]:
             return
     if error_finding is not None:
         yield error_finding
+        return
+    blind = await sensor_only_sql(ctx, v0)
+    if blind is not None:
+        yield blind
+
+
+def _literal_starts(sql: str) -> list[int]:
+    """For each character of `sql`, where the string literal holding it was opened (-1: outside).
+
+    Quotes double to escape (SQL standard) and a backslash escapes the next character (MySQL): an
+    escaping app keeps the payload's quotes inside its own literal either way.
+    """
+    starts = [-1] * len(sql)
+    quote, start, i = "", -1, 0
+    while i < len(sql):
+        ch = sql[i]
+        if not quote:
+            if ch in "'\"":
+                quote, start = ch, i
+        elif ch == "\\":
+            starts[i] = start
+            i += 1
+        elif ch == quote:
+            if sql[i + 1:i + 2] == quote:
+                starts[i] = start
+                i += 1
+            else:
+                quote = ""
+        if quote and i < len(sql):
+            starts[i] = start
+        i += 1
+    return starts
+
+
+def payload_quote_is_syntax(sql: str, marker: str, canary: str) -> bool:
+    """The marker is in the statement and the literal holding its canary was opened by one of the
+    marker's own quotes: the payload's quotes are SQL syntax, not data inside the app's literal."""
+    at = sql.find(marker)
+    if at < 0:
+        return False
+    starts = _literal_starts(sql)
+    spot = sql.find(canary, at, at + len(marker))
+    return spot >= 0 and at <= starts[spot] < spot
+
+
+async def sensor_only_sql(ctx: CheckContext, v0: str) -> Finding | None:
+    """Blind SQL injection that no response shows: the payload's marker verbatim in a statement the SQL
+    sensor saw (in-process targets only; 1 request per input unless the value reaches SQL text)."""
+    if ctx.sensors is None:
+        return None
+    assert ctx.inp is not None
+    numeric = _is_numeric(v0)
+    for entry in ctx.payloads.get("sql-sensor"):
+        if entry["context"] == "numeric" and not numeric:
+            continue
+        canary = ctx.canary()
+        ex = await ctx.inject(render(entry["template"], v=v0, c=canary))
+        marker = render(entry["marker"], c=canary)
+        reached = [e for e in ctx.sensor_events(canary) if e.kind == "sql"]
+        if not reached:
+            return None  # the value never reaches SQL text (bound, or unused): other contexts cannot either
+        if not any(payload_quote_is_syntax(e.raw_detail, marker, canary) for e in reached):
+            continue
+        evidence = [*exchange_evidence(ex, "the response shows no error, no reflection and no difference"),
+                    note("blind (seen only by the sensors)",
+                         f"the SQL sensor saw {marker!r} verbatim in a statement: the value was spliced into the SQL "
+                         f"text ({entry['context']} context) and its quotes stayed SQL syntax")]
+        return ctx.finding(
+            title=f"SQL injection in {ctx.inp.location} input '{ctx.inp.name}' (blind, seen only by the sensors)",
+            confidence=Confidence.confirmed, evidence=evidence, proof=proof_from(ex, status_in(ex.status)),
+            url=ex.request.url)
+    return None
 
 
 @cache

@@ -4,8 +4,11 @@ Two signals, each proven twice with fresh canaries:
 - an internal entity `<!ENTITY e "c1">` referenced as `&e;c2` comes back as `c1c2` (the raw
   document never contains that string): DTD processing is on (firm, medium);
 - an external entity `SYSTEM "file:///etc/passwd"` puts the file's signature in the response, which
-  the baseline does not have: local file disclosure (confirmed, high).
-No network entities, no entity-expansion bombs.
+  the baseline does not have: local file disclosure (confirmed, high);
+- blind: an external entity pointing at Bastion's loopback listener is fetched, or one pointing at a
+  missing file whose path carries a canary is opened (the open sensor): resolution that never
+  reaches the response (confirmed, high).
+Network entities only ever name the loopback listener; no entity-expansion bombs.
 """
 
 from __future__ import annotations
@@ -17,11 +20,12 @@ from dataclasses import dataclass
 
 from bastion.checks.registry import check
 from bastion.engine.context import CheckContext
-from bastion.findings.evidence import body_contains, body_matches, exchange_evidence, note, proof_from
+from bastion.findings.evidence import body_contains, body_matches, exchange_evidence, note, proof_from, status_in
 from bastion.findings.model import Confidence, Finding, Severity
 from bastion.surface.model import EntryPoint, Input
 from bastion.surface.requests import build_request
 from bastion.target.exchange import Exchange
+from bastion.target.listener import LoopbackListener, reaches_loopback
 
 _XML_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,40}$")
 _PLACEHOLDER = "BSTXXEPLACEHOLDER"
@@ -133,7 +137,7 @@ async def xxe(ctx: CheckContext) -> AsyncIterator[Finding]:
     """XXE on entry points that take XML or a raw body.
 
     Bound per entry point: 1 baseline + per document shape (≤ 2): internal entity 1 + confirmation 1,
-    then per file entity (2) 1 + confirmation 1 = at most 13 requests.
+    then per file entity (2) 1 + confirmation 1, then 2 blind probes per shape = at most 17 requests.
     """
     ep = ctx.ep
     assert ep is not None
@@ -157,8 +161,42 @@ async def xxe(ctx: CheckContext) -> AsyncIterator[Finding]:
             if hit and again:
                 yield _file_finding(ctx, ep, again, entry["label"])
                 return
+    blind = await blind_external_entity(ctx, ep, shapes)
+    if blind is not None:
+        yield blind
+        return
     if internal is not None:
         yield _internal_finding(ctx, ep, *internal)
+
+
+async def blind_external_entity(ctx: CheckContext, ep: EntryPoint, shapes: list[Skeleton]) -> Finding | None:
+    """External entities resolved although nothing shows in the response: the entity points at Bastion's
+    loopback listener (a hit proves a network fetch) or at a missing file whose path carries a canary
+    (the open sensor proves a file access). At most 2 requests per document shape."""
+    if not reaches_loopback(ctx.target):
+        return None
+    with LoopbackListener(rng=ctx.rng) as listener:
+        for shape in shapes:
+            for kind in ("network", "file"):
+                canary, entity = ctx.canary(), ctx.canary(6)
+                system_id = (listener.url(canary, ".dtd") if kind == "network"
+                             else f"file:///nonexistent-bastion/{canary}.xml")
+                ex = await _send_xml(ctx, ep, shape.render(f'<!ENTITY {entity} SYSTEM "{system_id}">', shape.root,
+                                                           f"&{entity};"))
+                hits = listener.hits_for(canary)
+                opened = [e for e in ctx.sensor_events(canary) if e.kind == "open"]
+                if hits or opened:
+                    seen = (f"Bastion's loopback listener received {hits[0].method} {hits[0].path}" if hits
+                            else "the open sensor saw the parser open the entity's file path")
+                    return ctx.finding(
+                        title=f"XXE: external entities resolved ({kind}, blind) ({ep.method} {ep.path})",
+                        confidence=Confidence.confirmed,
+                        evidence=[*exchange_evidence(ex, f"external entity SYSTEM {system_id}"),
+                                  note("blind (seen out of band)", f"{seen}: the parser resolves external "
+                                                                   "entities although the response does not show it")],
+                        proof=proof_from(ex, status_in(ex.status)),
+                        location=ctx.location(inp=_body_input(ep), url=ex.request.url))
+    return None
 
 
 def _file_finding(ctx: CheckContext, ep: EntryPoint, hit: _Hit, label: str) -> Finding:
