@@ -14,7 +14,7 @@ from bastion import __version__
 from bastion.errors import BastionError
 
 F = TypeVar("F", bound=Callable[..., Any])
-FORMATS = ("console", "json", "sarif", "junit", "html", "md")
+FORMATS = ("console", "json", "sarif", "junit", "html", "md", "defectdojo")
 
 
 def _csv(value: str | None) -> list[str] | None:
@@ -76,6 +76,8 @@ def cli() -> None:
 @click.option("--timeout", "request_timeout", type=float, help="Per-request time limit (seconds).")
 @click.option("--total-time", type=float, help="Time budget for the whole run (seconds).")
 @click.option("--concurrency", type=int, help="Requests in flight at once.")
+@click.option("--fuzz-budget", type=click.IntRange(min=0), default=None,
+              help="Fuzzed examples per entry point for the fuzz checks (default 24; 0 disables fuzzing).")
 @click.option("--static", "with_static", is_flag=True,
               help="Also analyse the source (SAST, secrets, infra files) and merge it with the runtime findings.")
 @click.option("--static-path", "static_paths", multiple=True, type=click.Path(exists=True),
@@ -85,12 +87,16 @@ def cli() -> None:
 @click.option("--db", "db_url", help="History database: SQLite path or SQLAlchemy URL "
               "(default .bastion/history.db, or $BASTION_DB_URL).")
 @click.option("--no-history", is_flag=True, help="Do not record this run in the history.")
+@click.option("--shard", "shard_spec", metavar="I/N",
+              help="Run only part I of N of the plan (CI matrix); join the parts with `bastion report --merge`.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def scan(config: str | None, demo: bool, flaws: str, framework: str, app: str | None, url: str | None,
          openapi: str | None, no_crawl: bool, checks: str | None, exclude_checks: str | None, seed: int,
          formats: str, out_dir: str, fail_on: str, max_requests: int | None, request_timeout: float | None,
-         total_time: float | None, concurrency: int | None, with_static: bool, static_paths: tuple[str, ...],
-         baseline_file: str | None, db_url: str | None, no_history: bool, quiet: bool) -> None:
+         total_time: float | None, concurrency: int | None, fuzz_budget: int | None, with_static: bool,
+         static_paths: tuple[str, ...],
+         baseline_file: str | None, db_url: str | None, no_history: bool, quiet: bool,
+         shard_spec: str | None = None) -> None:
     """Attack the target's entry points and report findings."""
     from rich.console import Console
 
@@ -122,9 +128,15 @@ def scan(config: str | None, demo: bool, flaws: str, framework: str, app: str | 
             cfg_limits = cfg.limits()
         limits = _limits(cfg_limits, max_requests=max_requests, request_timeout=request_timeout,
                          total_time=total_time, concurrency=concurrency)
+        shard = None
+        if shard_spec:
+            from bastion.engine.shard import Shard
+
+            shard = Shard.parse(shard_spec)
         plan = plan_scan(config=cfg, app=app, url=url, demo=demo, flaws=flaws, framework=framework,
                          openapi=openapi, checks=_csv(checks), exclude_checks=_csv(exclude_checks), seed=seed,
-                         limits=limits, crawl=not no_crawl)
+                         limits=limits, crawl=not no_crawl, fuzz_budget=fuzz_budget)
+        plan.options.shard = shard
         progress = None if quiet else ConsoleProgress(console)
         try:
             result = run_scan(plan.target, plan.surface, plan.options, progress)
@@ -151,7 +163,11 @@ def scan(config: str | None, demo: bool, flaws: str, framework: str, app: str | 
             written = write_reports(result, files, Path(out_dir), baseline_states=baseline_states)
             for path in written:
                 console.print(f"wrote {path}")
-        if not no_history:
+        if shard is not None and not no_history:
+            # One shard's findings would mark the other shards' findings fixed: the merged run is recorded.
+            console.print(f"history: shard {shard.label} not recorded; `bastion report --merge` records the "
+                          "merged run", markup=False)
+        elif not no_history:
             from bastion.history.record import record_run
 
             summary = record_run(result, db_url=db_url, config_hash=cfg.config_hash() if cfg else None,
@@ -188,7 +204,7 @@ def _accepted_findings(result: Any, cfg: Any, baseline_file: str | None) -> tupl
     states = None
     if baseline_file:
         baseline = load_baseline(baseline_file)
-        gated, baselined = apply_baseline(gated, baseline)
+        gated, baselined = apply_baseline(gated, baseline, date.today())
         accepted += baselined
         states = sarif_baseline_states(result.findings, baseline)
     notes: list[str] = []
@@ -245,6 +261,9 @@ def catalog(threat_id: str | None, fmt: str) -> None:
 
     for static_threat, rule_ids in static_checks_by_threat().items():
         by_threat.setdefault(static_threat, []).extend(rule_ids)
+    from bastion.coverage.expired import CHECK_ID as EXPIRED_EXCLUSION  # judged by the engine itself
+
+    by_threat.setdefault(EXPIRED_EXCLUSION, []).append(EXPIRED_EXCLUSION)
     if threat_id:
         threat = threats.get(threat_id)
         if threat is None:
@@ -310,12 +329,14 @@ def demo() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Loopback only.")
 @click.option("--flaws", default="all", show_default=True)
 @click.option("--framework", type=click.Choice(["flask", "fastapi"]), default="flask", show_default=True)
-def demo_serve(port: int, host: str, flaws: str, framework: str) -> None:
+@click.option("--tls", "use_tls", is_flag=True, help="Serve https with the demo's TLS configuration (demo/tls.py); "
+                                                     "the CA is printed for --ca-file.")
+def demo_serve(port: int, host: str, flaws: str, framework: str, use_tls: bool) -> None:
     """Serve the demo on 127.0.0.1 for URL-mode scans."""
     from bastion.demo.serve import serve
 
     try:
-        serve(port, flaws=flaws, host=host, framework=framework)
+        serve(port, flaws=flaws, host=host, framework=framework, use_tls=use_tls)
     except (ValueError, BastionError) as exc:
         _fail(str(exc))
 
@@ -338,14 +359,32 @@ def list_checks() -> None:
         click.echo(f"{cid:34} {spec.severity.value:8} CWE-{spec.cwe:<5} {spec.scope:6} {spec.title}")
 
 
+@cli.group()
+def drill() -> None:
+    """Drills that exercise recovery: `bastion drill backup`."""
+
+
 def _register_commands() -> None:
     """Commands that live with their subsystem."""
-    from bastion.history.cli import baseline_group, history_command
+    from bastion.backup.cli import backup_drill_command
+    from bastion.tls.cli import tls_command
+
+    cli.add_command(tls_command, "tls")
+    drill.add_command(backup_drill_command, "backup")
+    from bastion.coverage.cli import build_coverage_command
+    from bastion.dashboard.cli import dashboard_command
+    from bastion.history.cli import audit_command, baseline_group, changelog_command, history_command
+    from bastion.report.merge_cli import report_command
     from bastion.static.cli import static
 
     cli.add_command(history_command, "history")
     cli.add_command(baseline_group, "baseline")
+    cli.add_command(audit_command, "audit")
+    cli.add_command(changelog_command, "changelog")
     cli.add_command(static, "static")
+    cli.add_command(build_coverage_command(target_options), "coverage")
+    cli.add_command(dashboard_command, "dashboard")
+    cli.add_command(report_command, "report")
 
 
 _register_commands()

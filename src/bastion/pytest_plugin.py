@@ -7,7 +7,8 @@
             assert "syntax error" not in r.text
 
 Options: --bastion-config FILE, --bastion-app MODULE:FACTORY, --bastion-url URL,
---bastion-coverage FILE (write the threats your tests exercised, as JSON).
+--bastion-coverage-out FILE (write the threats your tests exercised, as JSON, for
+`bastion coverage --tests FILE`; also works under pytest-xdist).
 """
 
 from __future__ import annotations
@@ -21,13 +22,22 @@ from typing import Any
 
 import pytest
 
+from bastion.doubles.fixtures import faults, message_queue, redis_server, smtp_outbox, vault  # noqa: F401 -- registers the fixtures
+from bastion.identity.fixtures import oidc_provider, tokens, totp  # noqa: F401 -- registers the fixtures
+from bastion.identity.jwt_fixture import forge_jwt  # noqa: F401 -- registers the fixture
 from bastion.payloads import Payloads, load_payloads
 from bastion.target.budget import Limits
 from bastion.target.client import ProbeClient
 from bastion.target.exchange import Exchange
 from bastion.target.target import IN_PROCESS_BASE_URL, Target
 
-_COVERAGE_KEY = pytest.StashKey[dict[str, dict[str, str]]]()
+# node id -> {"outcome": ..., "threats": [...], "roles": [...]}, collected on the controller.
+_COVERAGE_KEY = pytest.StashKey[dict[str, dict[str, Any]]]()
+# Roles a test acted as through `as_role(...)` (per item).
+_ROLES_KEY = pytest.StashKey[set[str]]()
+# The report attribute carrying a marked test's threats and roles: pytest serializes extra report
+# attributes, so pytest-xdist delivers it from the worker to the controller with the report.
+_REPORT_ATTR = "bastion_threat_coverage"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -35,14 +45,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--bastion-config", default=None, help="Threat-model file (bastion.yaml) for bastion fixtures.")
     group.addoption("--bastion-app", default=None, help="In-process app 'module:factory()' for bastion fixtures.")
     group.addoption("--bastion-url", default=None, help="Running service URL for bastion fixtures.")
-    group.addoption("--bastion-coverage", default=None,
-                    help="Write the threats exercised by @pytest.mark.threat tests to this JSON file.")
+    group.addoption("--bastion-coverage-out", "--bastion-coverage", dest="bastion_coverage", default=None,
+                    help="Write the threats exercised by @pytest.mark.threat tests to this JSON file "
+                         "(for `bastion coverage --tests FILE`).")
     parser.addini("bastion_config", "Default threat-model file for bastion fixtures.", default=None)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "threat(id, ...): the catalog threat(s) this test exercises.")
     config.stash[_COVERAGE_KEY] = {}
+    config.pluginmanager.register(_CoverageCollector(config), "bastion-threat-coverage")
 
 
 def _threat_ids(item: pytest.Item) -> list[str]:
@@ -68,15 +80,37 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = yield
     ids = _threat_ids(item)
     if ids and (report.when == "call" or report.outcome != "passed"):
-        cov = item.config.stash[_COVERAGE_KEY]
-        for tid in ids:
-            cov.setdefault(tid, {})[item.nodeid] = report.outcome
+        used: set[str] = item.stash.get(_ROLES_KEY, set())
+        roles = sorted(used)
+        setattr(report, _REPORT_ATTR, {"threats": ids, "roles": roles})
     return report
+
+
+class _CoverageCollector:
+    """Collects marked tests' outcomes from their reports, wherever they ran (in-process or xdist worker)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        data = getattr(report, _REPORT_ATTR, None)
+        if not isinstance(data, dict):
+            return
+        tests = self.config.stash[_COVERAGE_KEY]
+        entry = tests.setdefault(report.nodeid, {"outcome": report.outcome, "threats": [], "roles": []})
+        # A later phase that did not pass (teardown error) overrides a passed call.
+        entry["outcome"] = report.outcome
+        entry["threats"] = sorted({*entry["threats"], *data.get("threats", ())})
+        entry["roles"] = sorted({*entry["roles"], *data.get("roles", ())})
 
 
 def threat_coverage(config: pytest.Config) -> dict[str, dict[str, str]]:
     """threat id -> {test node id: outcome} for the tests marked with @pytest.mark.threat."""
-    return config.stash.get(_COVERAGE_KEY, {})
+    out: dict[str, dict[str, str]] = {}
+    for nodeid, info in sorted(config.stash.get(_COVERAGE_KEY, {}).items()):
+        for tid in info["threats"]:
+            out.setdefault(tid, {})[nodeid] = info["outcome"]
+    return out
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
@@ -90,12 +124,21 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     terminalreporter.write_sep("-", "bastion threat coverage")
     terminalreporter.write_line(f"{len(covered)}/{len(catalog)} catalog threats exercised by your tests: "
                                 + ", ".join(covered))
-    out = config.getoption("--bastion-coverage")
-    if out:
-        path = Path(out)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps({"schema": "bastion-test-coverage/1", "threats": cov}, indent=2, sort_keys=True))
-        os.replace(tmp, path)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Write --bastion-coverage-out on the controller (an xdist worker only forwards its reports)."""
+    config = session.config
+    out = config.getoption("--bastion-coverage-out")
+    if not out or hasattr(config, "workerinput"):
+        return
+    from bastion.coverage.user_tests import user_tests_document
+
+    path = Path(out)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    doc = user_tests_document(config.stash.get(_COVERAGE_KEY, {}))
+    tmp.write_text(json.dumps(doc, indent=2, sort_keys=True))
+    os.replace(tmp, path)
 
 
 class BastionClient:
@@ -237,7 +280,8 @@ def bastion_sessions(bastion_target: Target, bastion_config: Any) -> dict[str, A
 
 
 @pytest.fixture
-def as_role(bastion_target: Target, bastion_sessions: dict[str, Any]) -> Iterator[Any]:
+def as_role(request: pytest.FixtureRequest, bastion_target: Target,
+            bastion_sessions: dict[str, Any]) -> Iterator[Any]:
     """`as_role("alice")`: a BastionClient that sends every request as that logged-in role."""
     clients: list[BastionClient] = []
 
@@ -247,6 +291,8 @@ def as_role(bastion_target: Target, bastion_sessions: dict[str, Any]) -> Iterato
             raise pytest.UsageError(f"as_role({name!r}): no such role in the threat model (roles: {known})")
         client = BastionClient(bastion_target, role=bastion_sessions.get(name))
         clients.append(client)
+        # The threat-coverage file records which roles a marked test acted as.
+        request.node.stash.setdefault(_ROLES_KEY, set()).add(name)
         return client
 
     yield client_for

@@ -66,7 +66,7 @@ def discover(target: Target, openapi: str | Path | None = None, limits: Limits |
 def plan_scan(*, config: Any = None, app: str | None = None, url: str | None = None, demo: bool = False,
               flaws: str = "all", framework: str = "flask", openapi: str | Path | None = None,
               checks: list[str] | None = None, exclude_checks: list[str] | None = None, seed: int = 0,
-              limits: Limits | None = None, crawl: bool = True) -> ScanPlan:
+              limits: Limits | None = None, crawl: bool = True, fuzz_budget: int | None = None) -> ScanPlan:
     limits = limits or Limits()
     cfg = None
     secrets: list[str] = []
@@ -92,6 +92,14 @@ def plan_scan(*, config: Any = None, app: str | None = None, url: str | None = N
 
         cfg = demo_config(framework)
         secrets = sorted(cfg.secret_values())
+    # Declared dependencies with `double: true`: doubles started, their settings in the environment the
+    # in-process app factory reads (bastion/resilience/wiring.py); restored once the target is built.
+    wired = None
+    if cfg is not None and cfg.dependencies and (demo or (app and not url)):
+        from bastion.resilience.wiring import wire_dependencies
+
+        wired = wire_dependencies(cfg.dependencies)
+        secrets = sorted({*secrets, *(wired.secrets if wired is not None else [])})
     if demo:
         target = demo_target(flaws, framework)
     elif app:
@@ -108,6 +116,8 @@ def plan_scan(*, config: Any = None, app: str | None = None, url: str | None = N
     else:
         raise BastionError("nothing to scan: give --demo, --app MODULE:FACTORY, --url URL or --config FILE")
     target.scope_hosts = scope_hosts
+    if wired is not None:
+        wired.attach(target)
     if cfg is not None and cfg.target.reset:
         from bastion.target.target import load_app
 
@@ -122,10 +132,22 @@ def plan_scan(*, config: Any = None, app: str | None = None, url: str | None = N
                           secrets=secrets, scope_hosts=scope_hosts, exclude_paths=exclude_paths, roles=roles,
                           access=dict(cfg.access) if cfg is not None else {},
                           writes=WritePolicy.resolve(cfg.writes if cfg is not None else "auto",
-                                                     in_process=target.in_process))
+                                                     in_process=target.in_process),
+                          role_configs=dict(cfg.roles) if cfg is not None else {},
+                          data_classes={k: list(v) for k, v in cfg.data_classes.items()} if cfg is not None else {},
+                          accepted=list(cfg.accepted) if cfg is not None else [],
+                          config_file=str(cfg.source) if cfg is not None and cfg.source else None,
+                          config=cfg)
+    if fuzz_budget is not None:
+        options.fuzz_budget = max(0, fuzz_budget)
     return ScanPlan(target=target, surface=surface, options=options, config=cfg)
 
 
 def scan_from_options(progress: Progress | None = None, **kwargs: Any) -> ScanResult:
     plan = plan_scan(**kwargs)
-    return run_scan(plan.target, plan.surface, plan.options, progress)
+    try:
+        return run_scan(plan.target, plan.surface, plan.options, progress)
+    finally:
+        from bastion.resilience.wiring import release
+
+        release(plan.target)  # the doubles wired for this scan stop with it

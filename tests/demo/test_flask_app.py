@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import pyotp
 import pytest
 
 from bastion.demo import create_app
+from bastion.demo.db import TOTP_SECRETS
 from bastion.demo.policy import CSP, TRUSTED_ORIGIN
 
 from .clients import flask_client
@@ -141,7 +143,12 @@ def test_login_session_profile_export_and_admin() -> None:
     assert client.get("/admin").status_code == 403
 
     admin = flask_client(app)
-    admin.cookies.set("session_id", _login(admin, "admin", "admin-Corr3ct-Horse").cookies["session_id"])
+    pending = _login(admin, "admin", "admin-Corr3ct-Horse")  # admin has a TOTP second factor
+    assert pending.json()["mfa_required"] is True
+    admin.cookies.set("session_id", pending.cookies["session_id"])
+    assert admin.get("/admin").status_code == 302  # not before the one-time code
+    done = admin.post("/mfa", json={"code": pyotp.TOTP(TOTP_SECRETS["admin"]).now()})
+    admin.cookies.set("session_id", done.cookies["session_id"])
     audit = admin.get("/admin/audit").text
     assert "login.failure" in audit and "profile.update" in audit and "webhook.create" in audit
     assert "alice@democorp.example" in admin.get("/admin/users").text

@@ -6,12 +6,23 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pyotp
 import pytest
 
 from bastion.demo import FLAWS, create_app
 from bastion.demo.workspace import OUTSIDE_SECRET, OUTSIDE_SECRET_TEXT
 
+from .account_probes import ACCOUNT_PROBES
+from .authz_probes import AUTHZ_PROBES
 from .clients import flask_client
+from .crypto_probes import CRYPTO_PROBES
+from .deps_probes import DEPS_PROBES
+from .fuzz_probes import FUZZ_PROBES
+from .privacy_probes import PRIVACY_PROBES
+from .recovery_probes import RECOVERY_PROBES
+from .runtime_probes import RUNTIME_PROBES
+from .session_probes import SESSION_PROBES
+from .token_probes import TOKEN_PROBES
 
 Probe = Callable[[httpx.Client], bool]
 
@@ -158,10 +169,12 @@ def _crlf_injection(c: httpx.Client) -> bool:
 
 
 def _login_as(c: httpx.Client, username: str) -> None:
-    from bastion.demo.db import USERS
+    from bastion.demo.db import TOTP_SECRETS, USERS
 
     password = next(pw for name, _, pw, _, _ in USERS if name == username)
     assert c.post("/login", data={"username": username, "password": password}).status_code == 302
+    if username in TOTP_SECRETS:  # the second factor (bastion/demo/mfa.py)
+        assert c.post("/mfa", data={"code": pyotp.TOTP(TOTP_SECRETS[username]).now()}).status_code == 302
 
 
 def _invoice_bola(c: httpx.Client) -> bool:
@@ -187,6 +200,16 @@ PROBES: dict[str, Callable[..., bool]] = {
     "code_injection": _code_injection, "xxe": _xxe, "open_redirect": _open_redirect,
     "crlf_injection": _crlf_injection, "invoice_bola": _invoice_bola, "admin_export_bfla": _admin_export_bfla,
 }
+PROBES.update(TOKEN_PROBES)  # the token/JWT flaws (tests/demo/token_probes.py)
+PROBES.update(ACCOUNT_PROBES)  # the account flaws (tests/demo/account_probes.py)
+PROBES.update(AUTHZ_PROBES)  # the authorization flaws (tests/demo/authz_probes.py)
+PROBES.update(SESSION_PROBES)  # the session and MFA flaws (tests/demo/session_probes.py)
+PROBES.update(RUNTIME_PROBES)  # the runtime-injection flaws (tests/demo/runtime_probes.py)
+PROBES.update(CRYPTO_PROBES)  # the runtime crypto, log and session-trust flaws (tests/demo/crypto_probes.py)
+PROBES.update(DEPS_PROBES)  # the IdP and job-queue flaws (tests/demo/deps_probes.py)
+PROBES.update(RECOVERY_PROBES)  # the TLS and backup flaws (tests/demo/recovery_probes.py)
+PROBES.update(PRIVACY_PROBES)  # the privacy and audit-trail flaws (tests/demo/privacy_probes.py)
+PROBES.update(FUZZ_PROBES)  # the basket-report fuzzing flaws (tests/demo/fuzz_probes.py)
 
 
 def test_every_flaw_has_a_probe() -> None:

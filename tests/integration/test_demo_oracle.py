@@ -60,13 +60,20 @@ def test_hardened_twin_scans_clean(tmp_path: Path) -> None:
     assert not [c for c in doc["run"]["checks"] if c.get("errors")]
 
 
+TIMING_CHECKS = frozenset({"injection.sql", "injection.command", "injection.code", "authn.user-enumeration"})
+
+
 def test_same_seed_gives_identical_findings(all_flaws_run: tuple[int, Path], tmp_path: Path) -> None:
     _, first = all_flaws_run
     _run(["scan", "--demo", "--flaws", "all", "--seed", "7", "-q", "--format", "json", "--out", str(tmp_path)])
     a, b = _findings(first), _findings(tmp_path)
     assert a["findings"] == b["findings"]
-    assert [(c["id"], c["requests"]) for c in a["run"]["checks"]] == \
-        [(c["id"], c["requests"]) for c in b["run"]["checks"]]
+    # Checks with a timing oracle re-send a probe when a response is slow: their request counts follow the
+    # machine's load, not the seed. Every other check must send exactly the same requests.
+    def counts(doc: dict) -> list[tuple[str, int]]:
+        return [(c["id"], c["requests"]) for c in doc["run"]["checks"] if c["id"] not in TIMING_CHECKS]
+
+    assert counts(a) == counts(b)
 
 
 def test_reports_never_carry_the_targets_secrets(all_flaws_run: tuple[int, Path]) -> None:

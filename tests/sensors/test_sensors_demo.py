@@ -22,7 +22,7 @@ CASES = [
     ("command_injection", "injection.command", "subprocess", "/bin/sh -c"),
     ("path_traversal", "injection.path-traversal", "open", "../"),
     ("code_injection", "injection.code", "compile", "bst"),
-    ("ssti", "injection.ssti", "compile", "yield"),
+    ("ssti", "injection.ssti", "template", "Welcome back, {{"),  # the template source, not its compiled code
 ]
 
 

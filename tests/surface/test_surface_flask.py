@@ -447,3 +447,33 @@ def test_hostile_view_source_is_tolerated(tmp_path, monkeypatch) -> None:
     source.write_text("def changed(:\n")
     linecache.checkcache(str(source))
     assert read_function(module.changed).inputs == {}
+
+
+def test_json_read_survives_a_type_guard() -> None:
+    app = Flask("guarded")
+
+    @app.post("/refresh")
+    def refresh():
+        body = request.get_json(silent=True)
+        body = body if isinstance(body, dict) else {}  # arrays and scalars are not objects
+        return jsonify(token=str(body.get("refresh_token", "")))
+
+    ep = introspect_app(app).get("POST", "/refresh")
+    assert ep.input("json", "refresh_token") is not None
+
+
+def test_request_values_field_is_sent_once_in_the_body() -> None:
+    from bastion.surface.requests import build_request
+
+    app = Flask("values")
+
+    @app.post("/login")
+    def login():
+        return request.values.get("username", "") + request.form.get("next", "")
+
+    ep = introspect_app(app).get("POST", "/login")
+    assert ep.input("query", "username") is not None and ep.input("form", "username") is not None
+    spec = build_request(ep, ep.input("form", "next"), "X")
+    assert "username" not in spec.params and spec.form is not None and "username" in spec.form
+    injected = build_request(ep, ep.input("query", "username"), "Q")
+    assert injected.params["username"] == "Q"

@@ -25,6 +25,7 @@ from bastion.findings.evidence import (
     header_missing,
     note,
     proof_from,
+    stable_cookie,
 )
 from bastion.findings.model import Confidence, Finding, InputRef, Location, ProofCondition
 from bastion.surface.sampling import sample_get_requests
@@ -378,6 +379,6 @@ async def cookie_flags(ctx: CheckContext) -> AsyncIterator[Finding]:
                                   input=InputRef.model_validate({"in": "cookie", "name": cookie.name})),
                 evidence=[*exchange_evidence(hop, f"Set-Cookie {cookie.name} lacks {', '.join(missing)}",
                                              cookie.name + "="),
-                          note("Set-Cookie", cookie.raw)],
+                          note("Set-Cookie", stable_cookie(cookie.raw))],
                 proof=proof_from(hop, *_flag_conditions(cookie, missing)))
 

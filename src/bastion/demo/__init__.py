@@ -22,6 +22,20 @@ DEMO_ACCESS: dict[str, list[str]] = {
     "GET /admin/users": ["admin"],
     "GET /admin/audit": ["admin"],
     "GET /admin/export": ["admin"],
+    # Accounts API (demo/profile.py): reads, and the write lines the authz checks probe when writes are allowed.
+    "GET /api/profile": ["alice", "bob", "admin"],
+    "POST /api/profile": ["alice", "bob", "admin"],
+    "GET /api/users": ["alice", "bob", "admin"],
+    "PUT /api/invoices/{invoice_id}": ["owner", "admin"],
+    "DELETE /api/invoices/{invoice_id}": ["owner", "admin"],
+    "PATCH /api/admin/users/{user_id}": ["admin"],
+}
+
+# Services the Flask demo depends on (demo/integrations_deps.py): Bastion runs its doubles for them.
+DEMO_DEPENDENCIES: dict[str, Any] = {
+    "idp": {"kind": "oidc", "double": True, "audience": "partner-api", "protects": ["GET /api/partner/orders"]},
+    "jobs": {"kind": "queue", "double": True, "topic": "jobs", "consume": "POST /api/jobs/drain",
+             "effect": "GET /api/jobs/processed", "sample": {"note": "{canary}"}, "signing": {"header": "signature"}},
 }
 
 
@@ -47,15 +61,29 @@ def reset_app(app: Any) -> None:
 
 def demo_config(framework: str = "flask") -> Any:
     """The demo's threat model for `--demo` scans: roles alice, bob and admin (form login) and a policy."""
-    from bastion.demo.db import USERS
+    from bastion.demo.backup import recovery_sections
+    from bastion.demo.db import TOTP_SECRETS, USERS
+    from bastion.demo.privacy_model import privacy_sections
     from bastion.model import BastionConfig
 
     passwords = {name: password for name, _, password, _, _ in USERS}
     roles = {name: {"login": {"path": "/login", "form": {"username": name, "password": passwords[name]}}}
              for name in ("alice", "bob", "admin")}
+    if framework != "fastapi":
+        # bob is an API client: JSON credentials for a bearer JWT (bastion/demo/tokens.py).
+        roles["bob"] = {"login": {"path": "/api/auth/token", "json": {"username": "bob", "password": passwords["bob"]}}}
+        # alice and admin have a TOTP second factor (bastion/demo/mfa.py); the FastAPI demo has none.
+        for name in ("alice", "admin"):
+            roles[name]["mfa"] = {"totp_secret": TOTP_SECRETS[name]}
     app = "bastion.demo:create_fastapi_app()" if framework == "fastapi" else "bastion.demo:create_app()"
     cfg = BastionConfig.model_validate({"target": {"app": app, "reset": "bastion.demo:reset_app"}, "roles": roles,
-                                        "access": DEMO_ACCESS})
+                                        "access": DEMO_ACCESS,
+                                        "dependencies": DEMO_DEPENDENCIES if framework != "fastapi" else {},
+                                        # TLS and backups (demo/tls.py, demo/backup.py): the Flask demo only.
+                                        **({} if framework == "fastapi" else recovery_sections()),
+                                        # Masking, retention and audit trail (demo/privacy.py): the Flask demo only.
+                                        **({} if framework == "fastapi" else privacy_sections())})
     # The demo passwords are constants, but they are passwords: mask them like `${VAR}` values.
-    cfg._secrets = frozenset(passwords[name] for name in roles)
+    cfg._secrets = frozenset(passwords[name] for name in roles) | frozenset(
+        TOTP_SECRETS.values() if framework != "fastapi" else ())
     return cfg

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import sqlite3
 import time
 from functools import cache
@@ -9,6 +11,7 @@ from pathlib import Path
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
+_MD5_PREFIX = "md5$"
 # A time-based SQL injection payload must not be able to stall a worker for longer than this.
 MAX_SLEEP_PER_CONNECTION = 3.0
 
@@ -16,7 +19,8 @@ _SCHEMA = """
 CREATE TABLE users (id INTEGER PRIMARY KEY, username TEXT UNIQUE NOT NULL, email TEXT NOT NULL,
                     password_hash TEXT NOT NULL, role TEXT NOT NULL, display_name TEXT NOT NULL,
                     bio TEXT NOT NULL DEFAULT '', city TEXT NOT NULL DEFAULT '');
-CREATE TABLE sessions (sid TEXT PRIMARY KEY, user_id INTEGER);
+CREATE TABLE sessions (sid TEXT PRIMARY KEY, user_id INTEGER, mfa_pending INTEGER NOT NULL DEFAULT 0,
+                       created_at REAL NOT NULL DEFAULT 0, seen_at REAL NOT NULL DEFAULT 0);
 CREATE TABLE products (id INTEGER PRIMARY KEY, name TEXT NOT NULL, category TEXT NOT NULL,
                        price_cents INTEGER NOT NULL, description TEXT NOT NULL);
 CREATE TABLE invoices (id INTEGER PRIMARY KEY, owner_id INTEGER NOT NULL, number TEXT NOT NULL,
@@ -33,8 +37,15 @@ CREATE TABLE webhooks (id INTEGER PRIMARY KEY, owner_id INTEGER NOT NULL, url TE
 CREATE TABLE imports (id INTEGER PRIMARY KEY, owner_id INTEGER, records INTEGER NOT NULL,
                       summary TEXT NOT NULL);
 CREATE TABLE newsletter (email TEXT PRIMARY KEY);
+CREATE TABLE mfa_users (user_id INTEGER PRIMARY KEY, totp_secret TEXT NOT NULL,
+                        failures INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE otp_used (user_id INTEGER NOT NULL, step INTEGER NOT NULL, PRIMARY KEY (user_id, step));
+CREATE TABLE trusted_devices (token TEXT PRIMARY KEY, user_id INTEGER NOT NULL);
 CREATE TABLE audit_log (id INTEGER PRIMARY KEY, actor TEXT NOT NULL, action TEXT NOT NULL,
                         detail TEXT NOT NULL);
+CREATE TABLE login_failures (username TEXT PRIMARY KEY, failures INTEGER NOT NULL DEFAULT 0,
+                             locked_until REAL NOT NULL DEFAULT 0);
+CREATE TABLE reset_requests (address TEXT NOT NULL, at REAL NOT NULL);
 """
 
 # (username, email, password, role, display name)
@@ -45,6 +56,12 @@ USERS: tuple[tuple[str, str, str, str, str], ...] = (
     # The public demo account the login page advertises.
     ("guest", "guest@democorp.example", "guest", "user", "Guest"),
 )
+
+# TOTP seeds (base32) of the accounts with a second factor (bastion/demo/mfa.py).
+TOTP_SECRETS: dict[str, str] = {
+    "admin": "4AKVZXVJOUCBNBS7BQBPUFXZ7DCJORHX",
+    "alice": "OVEUMLQITZCHD2SOBLQUR45DR4SVS4ZB",
+}
 
 PRODUCTS: tuple[tuple[str, str, int, str], ...] = (
     ("Pocket Guide to Threat Modelling", "books", 1999, "A short field guide."),
@@ -79,7 +96,18 @@ GUESTBOOK: tuple[tuple[str, str], ...] = (
 )
 
 
+def _md5_planted() -> bool:
+    """Whether the Flask demo serving this request plants `md5_password_hashes` (bastion/demo/notes.py area)."""
+    from flask import current_app, has_app_context
+
+    state = current_app.extensions.get("bastion_demo") if has_app_context() else None
+    return state is not None and "md5_password_hashes" in state.flaws
+
+
 def hash_password(password: str) -> str:
+    if _md5_planted():
+        # "Fast logins": one unsalted MD5 round for new and changed passwords.
+        return _MD5_PREFIX + hashlib.md5(password.encode()).hexdigest()  # noqa: S324 -- planted flaw
     return generate_password_hash(password, method="pbkdf2:sha256:60000")
 
 
@@ -90,6 +118,10 @@ def _seed_password_hash(password: str) -> str:
 
 
 def verify_password(stored_hash: str, password: str) -> bool:
+    if stored_hash.startswith(_MD5_PREFIX):
+        # Only an app planting the flaw issues these (a cached dummy hash may carry one into another app).
+        return _md5_planted() and hmac.compare_digest(
+            stored_hash[len(_MD5_PREFIX):], hashlib.md5(password.encode()).hexdigest())  # noqa: S324
     return check_password_hash(stored_hash, password)
 
 
@@ -149,6 +181,8 @@ def _seed(conn: sqlite3.Connection) -> None:
     conn.executemany("INSERT INTO products (name, category, price_cents, description) VALUES (?,?,?,?)",
                      PRODUCTS)
     ids = {row["username"]: row["id"] for row in conn.execute("SELECT id, username FROM users")}
+    conn.executemany("INSERT INTO mfa_users (user_id, totp_secret) VALUES (?,?)",
+                     [(ids[name], secret) for name, secret in TOTP_SECRETS.items()])
     conn.executemany(
         "INSERT INTO invoices (owner_id, number, customer, amount_cents, status, shared) "
         "VALUES (?,?,?,?,?,?)",

@@ -13,6 +13,7 @@ import re
 import secrets
 import sqlite3
 import subprocess
+import time
 import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -34,13 +35,14 @@ from flask import (
     request,
     send_from_directory,
 )
+from flask.json.provider import DefaultJSONProvider
 from lxml import etree
 from markupsafe import Markup
 from werkzeug.debug import DebuggedApplication
 from werkzeug.exceptions import HTTPException
 
+from bastion.demo import accounts
 from bastion.demo.arithmetic import evaluate_arithmetic
-from bastion.demo.db import hash_password, verify_password
 from bastion.demo.flaws import resolve_flaws
 from bastion.demo.policy import (
     EMAIL,
@@ -51,6 +53,7 @@ from bastion.demo.policy import (
     origin_allowed,
     safe_next,
 )
+from bastion.demo.tokens import attach_tokens, bearer_user, tokens_bp
 from bastion.demo.workspace import Workspace
 
 LANGUAGES = ("en", "fr", "de", "es")
@@ -58,6 +61,9 @@ LANGUAGES = ("en", "fr", "de", "es")
 RAW_HEADERS_KEY = "bastion_demo.raw_headers"
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
 _MAX_IMPORT_BYTES = 100_000
+# Server-side session lifetime: idle timeout and absolute lifetime (OWASP ASVS 3.3).
+SESSION_IDLE_S = 30 * 60
+SESSION_MAX_AGE_S = 12 * 3600
 
 bp = Blueprint("demo", __name__)
 
@@ -79,9 +85,39 @@ def create_app(flaws: str | Iterable[str] | None = "all") -> Flask:
         app = Flask(__name__, static_folder=str(workspace.project_dir / "static"), static_url_path="/static")
     workspace.attach(app)
     app.config["MAX_CONTENT_LENGTH"] = 2 * 1024 * 1024
+    app.json = StrictJSONProvider(app)
     app.extensions["bastion_demo"] = DemoState(workspace, planted_flaws)
     app.register_blueprint(bp)
+    attach_tokens(app, workspace.root)
+    app.register_blueprint(tokens_bp)
     app.before_request(_load_user)
+    from bastion.demo.profile import profile_bp  # imported here: it imports this module
+
+    app.register_blueprint(profile_bp)  # after _load_user: its before-request hook reads g.user
+    from bastion.demo.accounts import bp as accounts_bp  # sign-up, reset, password change (imports this module)
+
+    app.register_blueprint(accounts_bp)
+    from bastion.demo.mfa import mfa_bp  # TOTP step and remember-device (imports this module)
+
+    app.register_blueprint(mfa_bp)
+    from bastion.demo.reports import reports_bp  # basket report: the fuzz_crash flaw (imports this module)
+
+    app.register_blueprint(reports_bp)
+    from bastion.demo.integrations import integrations_bp  # webhooks test, imports, directory (imports this module)
+
+    app.register_blueprint(integrations_bp)
+    from bastion.demo.notes import notes_bp  # encrypted notes and preferences (imports this module)
+
+    app.register_blueprint(notes_bp)
+    from bastion.demo.privacy import privacy_bp  # payment export, retention purge, audit seals (imports this module)
+
+    app.register_blueprint(privacy_bp)
+    from bastion.demo.integrations_deps import deps_bp  # partner API via the IdP, job worker (imports this module)
+
+    app.register_blueprint(deps_bp)
+    from bastion.demo.backup import install_backup  # the nightly database backup (demo/backup.py)
+
+    install_backup(app)
     app.after_request(_security_headers)
     app.after_request(_cors_headers)
     app.teardown_appcontext(_close_db)
@@ -123,6 +159,25 @@ def planted(flaw_id: str) -> bool:
     return flaw_id in state().flaws
 
 
+def json_object() -> dict[str, Any]:
+    """The request's JSON body if it is an object, else {} (a JSON array or scalar is not a form)."""
+    body = request.get_json(silent=True)
+    return body if isinstance(body, dict) else {}
+
+
+_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+class StrictJSONProvider(DefaultJSONProvider):
+    """JSON with lone surrogates (`"\\ud800"`) is refused like malformed JSON: no str can be stored or encoded."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        value = super().loads(s, **kwargs)
+        if _LONE_SURROGATE.search(json.dumps(value, ensure_ascii=False, default=str)):
+            raise ValueError("lone surrogate in JSON text")
+        return value
+
+
 def db() -> sqlite3.Connection:
     """The request's database connection (one per request: sleep() budgets are per connection)."""
     if "db" not in g:
@@ -140,20 +195,36 @@ def audit(action: str, detail: str) -> None:
     actor = g.user["username"] if g.get("user") else "anonymous"
     db().execute("INSERT INTO audit_log (actor, action, detail) VALUES (?,?,?)",
                  (actor, action, detail[:500]))
+    from bastion.demo.privacy import seal_after_audit  # the audit_log_editable flaw and its sealed twin
+
+    seal_after_audit()
 
 
 def _load_user() -> None:
     """Resolve the session cookie to a user before any view runs."""
     g.user = None
     g.session_id = None
+    # API clients send a bearer access token from /api/auth/token instead of the cookie.
+    g.user = bearer_user()
+    if g.user is not None:
+        return
     sid = request.cookies.get(SESSION_COOKIE)
     if not sid:
         return
-    row = db().execute("SELECT user_id FROM sessions WHERE sid = ?", (sid,)).fetchone()
+    row = db().execute("SELECT * FROM sessions WHERE sid = ?", (sid,)).fetchone()
     if row is None:
         return
+    now = time.time()
+    if not planted("session_no_expiry") and (now - row["seen_at"] > SESSION_IDLE_S
+                                             or now - row["created_at"] > SESSION_MAX_AGE_S):
+        db().execute("DELETE FROM sessions WHERE sid = ?", (sid,))
+        return
+    if now - row["seen_at"] > 60:
+        db().execute("UPDATE sessions SET seen_at = ? WHERE sid = ?", (now, sid))
     g.session_id = sid
-    if row["user_id"] is not None:
+    # Password accepted, one-time code not yet: only the MFA step may see this user (demo/mfa.py).
+    g.mfa_pending_user = row["user_id"] if row["mfa_pending"] else None
+    if row["user_id"] is not None and (not row["mfa_pending"] or planted("mfa_step_skippable")):
         g.user = db().execute("SELECT * FROM users WHERE id = ?", (row["user_id"],)).fetchone()
 
 
@@ -185,21 +256,42 @@ def admin_required(view: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def new_session(user_id: int | None) -> str:
-    sid = secrets.token_urlsafe(24)
-    db().execute("INSERT INTO sessions (sid, user_id) VALUES (?, ?)", (sid, user_id))
+def new_session(user_id: int | None, *, pending: bool = False) -> str:
+    if planted("session_weak_id"):
+        # "Unique enough": the clock plus a counter.
+        counter = current_app.extensions.setdefault("bastion_demo.sid_counter", iter(range(100_000, 10**9)))
+        sid = f"{int(time.time())}{next(counter)}"
+    else:
+        sid = secrets.token_urlsafe(24)
+    now = time.time()
+    db().execute("INSERT INTO sessions (sid, user_id, mfa_pending, created_at, seen_at) VALUES (?,?,?,?,?)",
+                 (sid, user_id, int(pending), now, now))
     return sid
+
+
+def _parent_domain(host: str) -> str | None:
+    """`example.com` for `app.example.com` (None for IP addresses and single labels)."""
+    name = host.split(":")[0]
+    if "." not in name or name.replace(".", "").isdigit():
+        return None
+    return name.split(".", 1)[1]
 
 
 def set_session_cookie(resp: Response, name: str, value: str) -> None:
     """Set (or, with an empty value, clear) a session cookie with the flags the flaws allow."""
     max_age = None if value else 0
+    domain = expires = None
+    if name == SESSION_COOKIE:
+        if value and planted("session_no_expiry"):
+            expires = "Fri, 01 Jan 2100 00:00:00 GMT"  # "stay signed in", for everyone, for good
+        if planted("session_cookie_broad_domain"):
+            domain = _parent_domain(request.host)  # shared with every sibling subdomain
     if planted("insecure_session_cookie"):
-        resp.set_cookie(name, value, path="/", max_age=max_age)
+        resp.set_cookie(name, value, path="/", max_age=max_age, expires=expires, domain=domain)
     else:
         # Secure only over https so the demo still works when served over plain http on 127.0.0.1.
-        resp.set_cookie(name, value, path="/", max_age=max_age, secure=request.is_secure, httponly=True,
-                        samesite="Lax")
+        resp.set_cookie(name, value, path="/", max_age=max_age, expires=expires, secure=request.is_secure,
+                        httponly=True, samesite="Lax", domain=domain)
 
 
 def int_arg(name: str, default: int, low: int, high: int) -> int:
@@ -307,23 +399,40 @@ def login_form() -> str:
 @bp.post("/login")
 def login() -> Any:
     if request.is_json:
-        body = request.get_json(silent=True) or {}
+        body = json_object()
         username, password = str(body.get("username", "")), str(body.get("password", ""))
         next_url = body.get("next")
     else:
-        username, password = request.form.get("username", ""), request.form.get("password", "")
+        # The planted flaw also reads the query string: credentials end up in URLs and logs.
+        fields = request.values if planted("credentials_in_url") else request.form
+        username, password = fields.get("username", ""), fields.get("password", "")
         next_url = request.form.get("next")
+    if planted("password_logged_at_login"):
+        current_app.logger.info("login attempt user=%s password=%s", username[:80], password)
+    else:
+        current_app.logger.info("login attempt user=%s", username[:80])
+    blocked = accounts.login_blocked(username)
+    if blocked is not None:
+        return blocked
     user = db().execute("SELECT * FROM users WHERE username = ?", (username,)).fetchone()
-    if user is None or not verify_password(user["password_hash"], password):
-        audit("login.failure", f"username={username[:80]}")
+    if not accounts.password_matches(user, password):
+        tried = f" password={password[:80]}" if planted("audit_log_has_passwords") else ""
+        audit("login.failure", f"username={username[:80]}{tried}")
+        accounts.login_failed(username)
+        message = accounts.login_failure_message(user)
         if request.is_json:
-            return jsonify(error="invalid username or password"), 401
+            return jsonify(error=message), 401
         return render_template("login.html", title="Log in", next_url=next_url or "/account",
-                               error="Invalid username or password."), 401
+                               error=message), 401
+    accounts.login_succeeded(username)
     g.user = user
     audit("login.success", f"user_id={user['id']}")
-    sid = new_session(int(user["id"]))
-    if request.is_json:
+    from bastion.demo import mfa  # TOTP step and session rotation (imports this module)
+
+    sid, mfa_pending = mfa.begin_session(int(user["id"]))
+    if mfa_pending:
+        resp = mfa.challenge_response(next_url)
+    elif request.is_json:
         resp = jsonify(ok=True, user={"id": user["id"], "username": user["username"]})
     else:
         resp = redirect_after_auth(next_url, "/account")
@@ -334,7 +443,8 @@ def login() -> Any:
 
 @bp.get("/logout")
 def logout() -> Response:
-    if g.session_id:
+    # The planted flaw only clears the browser's cookie: the session id itself stays valid.
+    if g.session_id and not planted("logout_not_server_side"):
         db().execute("DELETE FROM sessions WHERE sid = ?", (g.session_id,))
     resp = redirect_after_auth(request.args.get("next"), "/")
     set_session_cookie(resp, SESSION_COOKIE, "")
@@ -614,7 +724,7 @@ def contact() -> Any:
 
 @bp.post("/api/newsletter")
 def api_newsletter() -> Any:
-    body = request.get_json(silent=True) or {}
+    body = json_object()
     email = str(body.get("email", "")).strip().lower()
     if not EMAIL.match(email):
         return jsonify(error="invalid email address"), 400
@@ -681,7 +791,7 @@ def ping_form() -> str:
 @bp.post("/tools/ping")
 def ping() -> Any:
     if request.is_json:
-        host = str((request.get_json(silent=True) or {}).get("host", ""))
+        host = str(json_object().get("host", ""))
     else:
         host = request.form.get("host", "")
     output, error, status = run_ping(host)
@@ -737,45 +847,11 @@ def api_profile() -> Any:
     city = str(address.get("city", g.user["city"]))[:80]
     db().execute("UPDATE users SET display_name = ?, bio = ?, city = ? WHERE id = ?",
                  (display_name, bio, city, g.user["id"]))
+    if planted("profile_mass_assignment") and isinstance(body.get("role"), str):
+        # "Generic" update: every users column the client sends is copied, the role included.
+        db().execute("UPDATE users SET role = ? WHERE id = ?", (body["role"][:20], g.user["id"]))
     audit("profile.update", f"user_id={g.user['id']}")
     return jsonify(display_name=display_name, bio=bio, address={"city": city})
-
-
-@bp.route("/password-reset", methods=["GET", "POST"])
-def password_reset() -> Any:
-    if request.method == "GET":
-        return render_template("reset.html", title="Password reset", notice=None, error=None)
-    if request.is_json:
-        email = str((request.get_json(silent=True) or {}).get("email", "")).strip().lower()
-    else:
-        email = request.form.get("email", "").strip().lower()
-    user = db().execute("SELECT id, email FROM users WHERE email = ?", (email,)).fetchone()
-    if user is not None:
-        token = secrets.token_urlsafe(32)
-        db().execute("INSERT INTO password_resets (token, user_id) VALUES (?, ?)", (token, user["id"]))
-        db().execute("INSERT INTO outbox (recipient, subject, body) VALUES (?,?,?)",
-                     (user["email"], "Reset your password", f"Your password reset token: {token}"))
-        audit("password.reset-requested", f"user_id={user['id']}")
-    notice = "If an account exists for that address, we have emailed a reset link."
-    if request.is_json:
-        return jsonify(message=notice)
-    return render_template("reset.html", title="Password reset", notice=notice, error=None)
-
-
-@bp.post("/password-reset/confirm")
-def password_reset_confirm() -> Any:
-    token = request.form.get("token", "")
-    password = request.form.get("password", "")
-    row = db().execute("SELECT user_id FROM password_resets WHERE token = ? AND used = 0",
-                       (token,)).fetchone()
-    if row is None or len(password) < 8:
-        return render_template("reset.html", title="Password reset", notice=None,
-                               error="Invalid or expired token, or password shorter than 8 characters."), 400
-    db().execute("UPDATE users SET password_hash = ? WHERE id = ?", (hash_password(password), row["user_id"]))
-    db().execute("UPDATE password_resets SET used = 1 WHERE token = ?", (token,))
-    audit("password.reset", f"user_id={row['user_id']}")
-    return render_template("reset.html", title="Password reset",
-                           notice="Password changed. You can log in now.", error=None)
 
 
 @bp.get("/api/webhooks")

@@ -45,16 +45,23 @@ def build_app(flaws: FlawSpec = "all", framework: str = "flask") -> Any:
     raise ValueError(f"unknown demo framework {framework!r}: use 'flask' or 'fastapi'")
 
 
-def serve(port: int, flaws: FlawSpec = "all", host: str = "127.0.0.1", framework: str = "flask") -> None:
-    """Serve the demo on host:port until interrupted (Ctrl-C)."""
+def serve(port: int, flaws: FlawSpec = "all", host: str = "127.0.0.1", framework: str = "flask",
+          use_tls: bool = False) -> None:
+    """Serve the demo on host:port until interrupted (Ctrl-C); https with `use_tls` (demo/tls.py)."""
     _check_loopback(host)
     app = build_app(flaws, framework)
+    if use_tls:
+        from bastion.demo.tls import demo_certificates
+
+        print(f"https://{host}:{port}  (demo CA: {demo_certificates().ca_file})")
     if framework == "fastapi":
         import uvicorn
 
-        uvicorn.run(app, host=host, port=port, log_level="warning", server_header=False)
+        certs = _tls_files() if use_tls else {}
+        uvicorn.run(app, host=host, port=port, log_level="warning", server_header=False,
+                    ssl_certfile=certs.get("ssl_certfile"), ssl_keyfile=certs.get("ssl_keyfile"))
         return
-    server = _werkzeug_server(app, host, port)
+    server = _werkzeug_server(app, host, port, _tls_context(app) if use_tls else None)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -63,8 +70,22 @@ def serve(port: int, flaws: FlawSpec = "all", host: str = "127.0.0.1", framework
         server.server_close()
 
 
-def _werkzeug_server(app: Any, host: str, port: int) -> BaseWSGIServer:
-    return make_server(host, port, app, threaded=True, request_handler=_DemoRequestHandler)
+def _werkzeug_server(app: Any, host: str, port: int, ssl_context: Any = None) -> BaseWSGIServer:
+    return make_server(host, port, app, threaded=True, request_handler=_DemoRequestHandler, ssl_context=ssl_context)
+
+
+def _tls_context(app: Any) -> Any:
+    from bastion.demo.tls import server_context
+
+    return server_context(app)
+
+
+def _tls_files() -> dict[str, str]:
+    """uvicorn takes files, not a context: the FastAPI demo serves the hardened TLS configuration."""
+    from bastion.demo.tls import demo_certificates
+
+    certs = demo_certificates()
+    return {"ssl_certfile": str(certs.cert_file), "ssl_keyfile": str(certs.key_file)}
 
 
 def start_background_server(flaws: FlawSpec = "all",

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from bastion.checks.registry import CheckSpec
+from bastion.engine.units import UnitRecord
 from bastion.engine.writes import READ_ONLY_METHODS, WritePolicy
 from bastion.findings.evidence import proof_from
 from bastion.findings.model import Confidence, Evidence, Finding, InputRef, Location, Proof, Severity
@@ -28,6 +30,8 @@ class CheckStats:
     duration_s: float = 0.0
     units: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # One record per unit (same order as `units`): what ran where, for the coverage report.
+    unit_records: list[UnitRecord] = field(default_factory=list)
 
 
 @dataclass
@@ -51,6 +55,17 @@ class CheckContext:
     sensors: SensorSession | None = None
     # Where state-changing probes may go (the `writes:` setting, resolved for this target).
     writes: WritePolicy = field(default_factory=WritePolicy)
+    # The configured roles (name -> bastion.model.schema.RoleConfig), e.g. to find the login endpoint.
+    role_configs: dict[str, Any] = field(default_factory=dict)
+    # The threat model's `data_classes` (class -> field names, e.g. {"pii": ["email"]}); empty = defaults.
+    data_classes: dict[str, list[str]] = field(default_factory=dict)
+    # Examples per entry point for the fuzz checks (`--fuzz-budget`; 0 disables fuzzing).
+    fuzz_budget: int = 24
+    # The parsed threat model (bastion.model.BastionConfig) when there is one: checks read their own
+    # sections from it (`tls:`, `data_stores:`); None for scans without a model file.
+    config: Any = None
+    # The engine's record of this unit (requests sent, skip reason), for the coverage report.
+    unit: UnitRecord | None = None
 
     def __post_init__(self) -> None:
         self.canaries = CanaryFactory(self.rng)
@@ -68,15 +83,24 @@ class CheckContext:
         path = path or (self.ep.path if self.ep else "/")
         return method in READ_ONLY_METHODS or self.writes.allows(method, path)
 
-    async def reset(self) -> None:
-        """Restore the target's data after state-changing probes, then log every role in again.
+    async def reset(self, relogin: bool | Iterable[str] = False) -> None:
+        """Restore the target's data after state-changing probes; log in again the roles named in `relogin`.
 
-        Without a reset hook only the roles are logged in again (a probe may have ended a session).
+        A reset hook keeps sessions (the demo's restores everything but the sessions table), so roles are
+        logged in again only when the check ended their session (logout, revocation): `relogin=["alice"]`,
+        or `True` for every role. Logging in needlessly costs requests and, with TOTP roles, a code each.
         Call it once the check's own writes are done: units of the same check run concurrently.
         """
         await self.target.reset()
-        for session in self.roles.values():
-            await session.refresh(self.client)
+        names = list(self.roles) if relogin is True else [] if relogin is False else list(relogin)
+        for name in names:
+            if name in self.roles:
+                await self.roles[name].refresh(self.client)
+
+    def skip(self, reason: str) -> None:
+        """Record why this unit was not (fully) tested, e.g. "no payloads" or "writes not allowed"."""
+        if self.unit is not None:
+            self.unit.skipped = reason
 
     def sensor_events(self, marker: str) -> list[SensorEvent]:
         """Sensor events (SQL, open, argv, ...) whose detail contains `marker`, e.g. a probe's canary."""
@@ -89,6 +113,8 @@ class CheckContext:
         if role is not None and role != "anonymous":
             if role not in self.roles:
                 raise ValueError(f"unknown role {role!r} (logged in: {', '.join(sorted(self.roles)) or 'none'})")
+            # Expired credentials are renewed before sending, never after a 401 (denied roles get 401s).
+            await self.roles[role].ensure_fresh(self.client)
             kwargs = self.roles[role].apply(kwargs)
         if self.sensors is None:
             ex = await self.client.request(method, path_or_url, **kwargs)
@@ -98,6 +124,8 @@ class CheckContext:
             probe.key = request_key(proof_from(ex).request)
         # The request plus its redirect hops; not a budget difference, which concurrent units inflate.
         self.stats.requests += 1 + len(ex.history)
+        if self.unit is not None:
+            self.unit.requests += 1 + len(ex.history)
         return ex
 
     async def send_spec(self, spec: RequestSpec, *, follow_redirects: bool = False,

@@ -8,14 +8,15 @@ import traceback
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import httpx
 
 from bastion import __version__
-from bastion.checks.registry import CheckSpec, select_checks
+from bastion.checks.registry import CheckSpec, load_checks, select_checks
 from bastion.engine.context import CheckContext, CheckStats
+from bastion.engine.units import SKIP_BUDGET, RunPlanRecord, UnitRecord
 from bastion.engine.writes import WritePolicy
 from bastion.errors import BudgetExhausted
 from bastion.findings.dedup import dedupe
@@ -50,6 +51,21 @@ class ScanOptions:
     sensors: bool = True
     # Where state-changing probes may go; None = the "auto" default for the target (see engine/writes.py).
     writes: WritePolicy | None = None
+    # The configured roles (name -> RoleConfig: login path, fields...), for checks that drive login flows.
+    role_configs: dict[str, Any] = field(default_factory=dict)
+    # The threat model's `data_classes` (class -> field names), for the data-exposure check.
+    data_classes: dict[str, list[str]] = field(default_factory=dict)
+    # Examples per entry point for the fuzz checks (`--fuzz-budget`; 0 disables fuzzing).
+    fuzz_budget: int = 24
+    # The threat model's `accepted:` entries (AcceptedRisk), the file they came from and the day to judge
+    # their expiry on (None = today): an expired one becomes a `model.expired-exclusion` finding.
+    accepted: list[Any] = field(default_factory=list)
+    config_file: str | None = None
+    today: date | None = None
+    # `--shard i/n`: run only this shard's part of the plan (bastion.engine.shard.Shard); None = all of it.
+    shard: Any = None
+    # The parsed threat model (BastionConfig), handed to checks as ctx.config; None without one.
+    config: Any = None
 
 
 @dataclass
@@ -67,6 +83,10 @@ class ScanResult:
     user_tests: dict[str, list[str]] = field(default_factory=dict)
     # Role × entry-point authorization outcomes (filled by the authz checks).
     authz_matrix: list[AuthzCell] = field(default_factory=list)
+    # What the engine planned and skipped, for the threat-coverage report (None for hand-built results).
+    coverage_plan: RunPlanRecord | None = None
+    # For a `--shard i/n` run: which part of the plan ran (bastion.engine.shard.ShardPlan).
+    shard: Any = None
 
     def run_info(self) -> dict[str, Any]:
         return {
@@ -77,6 +97,7 @@ class ScanResult:
                         "units": len(c.units), **({"errors": c.errors} if c.errors else {})}
                        for c in self.checks],
             **({"events": self.events} if self.events else {}),
+            **({"shard": self.shard.run_info()} if self.shard is not None else {}),
         }
 
 
@@ -132,6 +153,11 @@ async def run_scan_async(target: Target, surface: Surface, options: ScanOptions 
     raw: list[Finding] = []
     events: list[str] = []
     plans = [(spec, _with_roles(spec, plan_units(spec, surface, scope), options.roles)) for spec in checks]
+    shard_plan = None
+    if options.shard is not None:
+        from bastion.engine.shard import shard_plans
+
+        plans, shard_plan = shard_plans(plans, options.shard)
     authz_matrix: list[AuthzCell] = []
     if progress:
         progress("start", {"checks": len(plans), "units": sum(len(u) for _, u in plans)})
@@ -146,7 +172,7 @@ async def run_scan_async(target: Target, surface: Surface, options: ScanOptions 
                 unit_sem = asyncio.Semaphore(max(1, options.limits.concurrency))
 
                 async def run_unit(ep: EntryPoint | None, inp: Input | None, role: str | None,
-                                   spec: CheckSpec = spec,
+                                   record: UnitRecord, spec: CheckSpec = spec,
                                    stats: CheckStats = stats, memo: dict[str, Any] = memo,
                                    unit_sem: asyncio.Semaphore = unit_sem) -> list[Finding]:
                     label = unit_label(ep, inp, role)
@@ -154,23 +180,31 @@ async def run_scan_async(target: Target, surface: Surface, options: ScanOptions 
                                        rng=seeded_rng(options.seed, spec.id, label), stats=stats,
                                        ep=ep, inp=inp, memo=memo, role=role, roles=options.roles,
                                        authz_matrix=authz_matrix, sensors=sensors,
-                                       access=options.access, writes=writes)
+                                       access=options.access, writes=writes,
+                                       role_configs=options.role_configs, unit=record,
+                                       data_classes=options.data_classes,
+                                       fuzz_budget=options.fuzz_budget, config=options.config)
                     out: list[Finding] = []
                     async with unit_sem:
                         try:
                             async for finding in spec.func(ctx):
                                 out.append(finding)
                         except BudgetExhausted:
-                            pass  # keep what this unit found before the budget ran out; the loop stops
+                            # keep what this unit found before the budget ran out; the loop stops
+                            record.skipped = SKIP_BUDGET
                         except Exception as exc:
                             tb = traceback.format_exc(limit=-3)
                             stats.errors.append(f"{label}: {type(exc).__name__}: {exc}\n{tb}")
+                            record.error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+                    record.findings = len(out)
                     return out
 
                 stats.units = [unit_label(ep, inp, role) for ep, inp, role in units]
+                stats.unit_records = [_unit_record(ep, inp, role) for ep, inp, role in units]
                 if budget.exhausted:
                     break
-                results = await asyncio.gather(*(run_unit(ep, inp, role) for ep, inp, role in units),
+                results = await asyncio.gather(*(run_unit(ep, inp, role, record) for (ep, inp, role), record
+                                                 in zip(units, stats.unit_records, strict=True)),
                                                return_exceptions=True)
                 for res in results:
                     if isinstance(res, BudgetExhausted):
@@ -188,13 +222,53 @@ async def run_scan_async(target: Target, surface: Surface, options: ScanOptions 
         raw = correlate(raw, sensors.events)
         if sensors.dropped:
             events.append(f"sensors: {sensors.dropped} events dropped past the cap of {sensors.max_events}")
+    raw.extend(_expired_exclusions(options, raw))
     role_secrets = [v for session in options.roles.values() for v in session.secret_values()]
     redactor = Redactor([*options.secrets, *role_secrets])
     # The reproduction is built from the redacted proof: secrets never reach the generated code.
     findings = dedupe(redactor.redact_with_reproduction(f, target) for f in raw)
     return ScanResult(target=target, surface=surface, seed=options.seed, started_at=started_at,
                       duration_s=time.perf_counter() - t0, requests=budget.requests, checks=all_stats,
-                      findings=findings, events=events, authz_matrix=authz_matrix)
+                      findings=findings, events=events, authz_matrix=authz_matrix,
+                      coverage_plan=_plan_record(options, surface, scope, checks, all_stats, budget),
+                      shard=shard_plan)
+
+
+def _unit_record(ep: EntryPoint | None, inp: Input | None, role: str | None) -> UnitRecord:
+    return UnitRecord(method=ep.method if ep else None, path=ep.path if ep else None,
+                      input=f"{inp.location}:{inp.name}" if inp else None, role=role)
+
+
+def _plan_record(options: ScanOptions, surface: Surface, scope: Scope, checks: list[CheckSpec],
+                 all_stats: list[CheckStats], budget: Budget) -> RunPlanRecord:
+    """Which checks did not run and why, which entry points the scope excluded, the roles and exclusions."""
+    not_run: dict[str, str] = {}
+    chosen = {c.id for c in select_checks(options.checks)}
+    for cid in load_checks():
+        if cid not in chosen:
+            not_run[cid] = "excluded: not selected by --checks / checks.include"
+        elif any(cid == x or cid.startswith(x.rstrip(".") + ".") for x in options.exclude_checks):
+            not_run[cid] = "excluded by --exclude-checks / checks.exclude"
+    # A check whose stats exist but whose units never started: the budget ran out before it.
+    ran = {s.check_id for s in all_stats if any(r.requests or r.findings or r.skipped or r.error
+                                                 for r in s.unit_records) or s.duration_s}
+    if budget.exhausted:
+        for spec in checks:
+            if spec.id not in ran:
+                not_run[spec.id] = SKIP_BUDGET
+    excluded = [ep.key for ep in surface.sorted() if scope.path_excluded(ep.path)]
+    return RunPlanRecord(not_run=not_run, excluded_entries=excluded, roles=list(options.roles),
+                         accepted=list(options.accepted), today=options.today)
+
+
+def _expired_exclusions(options: ScanOptions, findings: list[Finding]) -> list[Finding]:
+    """A finding per `accepted:` entry past its `until` date (scans with a threat model only)."""
+    if not options.accepted:
+        return []
+    from bastion.coverage.expired import expired_exclusion_findings
+
+    return expired_exclusion_findings(options.accepted, options.today or date.today(), findings,
+                                      config_file=options.config_file)
 
 
 def _sensor_session(target: Target, scope_hosts: list[str], options: ScanOptions) -> SensorSession | None:

@@ -31,6 +31,8 @@ class BaselineEntry:
     check_id: str = ""
     location: str = ""
     title: str = ""
+    # Optional review date: after it the entry no longer baselines its finding (`bastion audit` warns first).
+    until: date | None = None
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,8 @@ class Baseline:
     reviewer: str | None = None
     created_at: str = ""
     source: str = ""
+    # Optional expiry of the whole baseline (top-level `until`), on top of per-entry ones.
+    until: date | None = None
     fingerprints: frozenset[str] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -48,6 +52,18 @@ class Baseline:
 
     def __contains__(self, fingerprint: object) -> bool:
         return fingerprint in self.fingerprints
+
+    def entry_until(self, entry: BaselineEntry) -> date | None:
+        """The earlier of the entry's and the baseline's expiry, if any."""
+        dates = [d for d in (entry.until, self.until) if d is not None]
+        return min(dates) if dates else None
+
+    def active_fingerprints(self, today: date | None) -> frozenset[str]:
+        """Fingerprints still baselined on `today` (all of them when no day is given)."""
+        if today is None:
+            return self.fingerprints
+        return frozenset(e.fingerprint for e in self.entries
+                         if (until := self.entry_until(e)) is None or until >= today)
 
 
 def atomic_write_text(path: Path, content: str) -> None:
@@ -105,6 +121,22 @@ def _read_json(path: Path, what: str) -> Any:
         raise ConfigError(f"the {what} nests too deeply", file=name) from None
 
 
+# Other input readers (e.g. the audit's pytest coverage file) share the same limits and errors.
+read_json_file = _read_json
+
+
+def _until(value: Any, name: str, key: str) -> date | None:
+    """An optional expiry date (YYYY-MM-DD)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise ConfigError("must be a date like 2026-12-31", file=name, key=key)
+
+
 def _text(item: dict[str, Any], key: str, name: str, index: int) -> str:
     value = item.get(key, "")
     if not isinstance(value, str):
@@ -138,18 +170,25 @@ def load_baseline(path: str | Path) -> Baseline:
                               key=f"findings[{index}].fingerprint")
         entries.append(BaselineEntry(fingerprint=fp, check_id=_text(item, "check_id", name, index),
                                      location=_text(item, "location", name, index),
-                                     title=_text(item, "title", name, index)))
+                                     title=_text(item, "title", name, index),
+                                     until=_until(item.get("until"), name, f"findings[{index}].until")))
     created = doc.get("created_at")
     return Baseline(entries=tuple(entries), reviewer=reviewer,
-                    created_at=created if isinstance(created, str) else "", source=name)
+                    created_at=created if isinstance(created, str) else "", source=name,
+                    until=_until(doc.get("until"), name, "until"))
 
 
-def apply_baseline(findings: Iterable[Finding], baseline: Baseline) -> tuple[list[Finding], list[Finding]]:
-    """Split findings into (new, baselined); `--fail-on` counts only the new ones."""
+def apply_baseline(findings: Iterable[Finding], baseline: Baseline,
+                   today: date | None = None) -> tuple[list[Finding], list[Finding]]:
+    """Split findings into (new, baselined); `--fail-on` counts only the new ones.
+
+    With `today`, entries whose `until` date has passed no longer baseline their finding.
+    """
+    active = baseline.active_fingerprints(today)
     new: list[Finding] = []
     baselined: list[Finding] = []
     for f in findings:
-        (baselined if f.fingerprint in baseline else new).append(f)
+        (baselined if f.fingerprint in active else new).append(f)
     return new, baselined
 
 

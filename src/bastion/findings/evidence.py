@@ -17,7 +17,12 @@ _COOKIE_DATE = re.compile(r"(?i)(;\s*expires=)[^;]*")
 
 
 def _stable_header_value(name: str, value: str) -> str:
-    return _COOKIE_DATE.sub(r"\1<date>", value) if name.lower() == "set-cookie" else value
+    return stable_cookie(value) if name.lower() == "set-cookie" else value
+
+
+def stable_cookie(raw: str) -> str:
+    """A Set-Cookie value with its clock-dependent Expires date masked, so equal runs give equal evidence."""
+    return _COOKIE_DATE.sub(r"\1<date>", raw)
 
 
 def _kept(name: str, value: str) -> bool:

@@ -44,7 +44,9 @@ PositiveInt = Annotated[int, BeforeValidator(_not_a_boolean), Field(gt=0)]
 PositiveFloat = Annotated[float, BeforeValidator(_not_a_boolean), Field(gt=0, allow_inf_nan=False)]
 # Optional sections may be left empty (`accepted:`), which YAML reads as null.
 _EMPTY_SECTIONS: dict[str, Any] = {
-    "scope": {}, "roles": {}, "assets": {}, "access": {}, "data_classes": {}, "accepted": [],
+    "scope": {}, "roles": {}, "assets": {}, "access": {}, "data_classes": {}, "accepted": [], "data_stores": {},
+    "dependencies": {},
+    "retention": {},
 }
 
 ACCESS_KEY_PATTERN = re.compile(r"^(?P<method>[A-Z]+) (?P<path>/\S*)$")
@@ -83,6 +85,8 @@ class TargetConfig(_Strict):
     reset: NonEmptyStr | None = Field(None, description="'module:function' that restores the target's data "
                                       "after state-changing probes; called with the app (in-process) or "
                                       "the base URL")
+    allow_destructive: bool = Field(False, description="URL targets: allow fault injection and drills that "
+                                                       "break the service's dependencies (in-process: always)")
 
     @field_validator("app", "reset")
     @classmethod
@@ -148,9 +152,20 @@ class LoginConfig(_Strict):
 
 
 class MfaConfig(_Strict):
-    """Second factor for a role: the TOTP seed (base32), normally from the environment."""
+    """Second factor for a role: the TOTP seed (base32), normally from the environment.
+
+    Where the code goes is found after the primary login (the page it redirects to, or `form_page`:
+    a form with one otp/code/totp/token field); `path`, `field` and `method` pin it explicitly.
+    """
 
     totp_secret: NonEmptyStr
+    path: UrlPath | None = Field(None, description="endpoint the code is submitted to; default: the "
+                                                   "action of the one-time-code form")
+    field: NonEmptyStr | None = Field(None, description="name of the code field; default: the form's "
+                                                        "otp/code/totp/token input, else 'code'")
+    method: HttpMethod | None = Field(None, description="default: the form's method, else POST")
+    form_page: UrlPath | None = Field(None, description="page holding the one-time-code form; default: "
+                                                        "where the primary login redirects")
 
     @field_validator("totp_secret")
     @classmethod
@@ -168,14 +183,61 @@ class BasicAuthConfig(_Strict):
     password: NonEmptyStr
 
 
+class OidcConfig(_Strict):
+    """A role that logs in through an OpenID Connect provider (client credentials or authorization code)."""
+
+    issuer: str = Field(description="issuer URL; its /.well-known/openid-configuration is read")
+    client_id: NonEmptyStr
+    client_secret: str | None = Field(None, description="confidential clients; from ${ENV}")
+    flow: Literal["client_credentials", "authorization_code"] = "authorization_code"
+    username: str | None = None
+    password: str | None = None
+    scope: str = "openid"
+    redirect_uri: str | None = Field(None, description="without `start`: the redirect URI registered for "
+                                                       "Bastion as the client (never called)")
+    start: UrlPath | None = Field(None, description="target route that redirects to the provider "
+                                                    "(browser-style login through the target)")
+    username_field: NonEmptyStr | None = Field(None, description="default: the provider form's text field")
+    password_field: NonEmptyStr | None = Field(None, description="default: the provider form's password field")
+    token_header: NonEmptyStr = "Authorization"
+    token_prefix: str = "Bearer"
+
+    @field_validator("issuer", "redirect_uri")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        return _check_http_url(value, "value")
+
+    @model_validator(mode="after")
+    def _flow_needs(self) -> OidcConfig:
+        if self.flow == "client_credentials":
+            if not self.client_secret:
+                raise KeyedError(("client_secret",), "the client_credentials flow needs a client_secret")
+            if self.start is not None:
+                raise KeyedError(("start",), "'start' is for the authorization_code flow")
+        else:
+            if not self.username or not self.password:
+                raise KeyedError(("username",), "the authorization_code flow needs a username and a password")
+            if self.start is None and self.redirect_uri is None:
+                raise KeyedError(("redirect_uri",), "give 'start' (log in through the target) or "
+                                                    "'redirect_uri' (Bastion is the OIDC client)")
+        return self
+
+
 class RoleConfig(_Strict):
     """One identity the scan acts as; `headers` also carries API keys (e.g. `X-API-Key`)."""
 
     login: LoginConfig | None = None
+    oidc: OidcConfig | None = None
     mfa: MfaConfig | None = None
     basic: BasicAuthConfig | None = None
     headers: dict[str, str] = Field(default_factory=dict)
     cookies: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_login_flow(self) -> RoleConfig:
+        if self.login is not None and self.oidc is not None:
+            raise KeyedError(("oidc",), "give either 'login' or 'oidc' for a role, not both")
+        return self
 
     @model_validator(mode="after")
     def _mfa_needs_login(self) -> RoleConfig:
@@ -221,6 +283,194 @@ class BudgetsConfig(_Strict):
     concurrency: PositiveInt | None = None
 
 
+# --- TLS endpoint and data stores (bastion.tls, bastion.backup) ---------------------------------
+# "15m", "24h", "1h30m", "7d": a duration the backup drill compares its measurements with.
+Duration = Annotated[str, Field(pattern=r"^\s*(\d+\s*[smhdw]\s*)+$", description="e.g. 30s, 15m, 24h, 7d")]
+_SPKI_PIN = re.compile(r"^sha256/[A-Za-z0-9+/]{43}=$")
+
+
+class TlsConfig(_Strict):
+    """The TLS endpoint to examine: a host and port, or (in-process targets) the service's own SSLContext."""
+
+    host: NonEmptyStr | None = Field(None, description="default: the host of an https target URL")
+    port: Annotated[int, BeforeValidator(_not_a_boolean), Field(gt=0, lt=65536)] | None = None
+    server_name: NonEmptyStr | None = Field(None, description="SNI and the name the certificate must match; "
+                                                              "default: the host (or the target's host)")
+    ca_file: NonEmptyStr | None = Field(None, description="PEM trust anchors for a private CA, relative to "
+                                                          "this file; default: the system trust store")
+    pin: list[NonEmptyStr] = Field(default_factory=list, description="SPKI pins 'sha256/BASE64'; the "
+                                                                     "endpoint's key must match one")
+    context: NonEmptyStr | None = Field(None, description="'module:function' returning the server-side "
+                                                          "ssl.SSLContext the service runs with (called with "
+                                                          "the in-process app); Bastion serves it on loopback")
+
+    @field_validator("pin", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("pin")
+    @classmethod
+    def _pin_format(cls, pins: list[str]) -> list[str]:
+        for pin in pins:
+            if not _SPKI_PIN.match(pin):
+                raise ValueError(f"pins look like 'sha256/' + base64 of the SPKI SHA-256 (44 chars), got {pin!r}")
+        return pins
+
+    @field_validator("context")
+    @classmethod
+    def _context_spec(cls, value: str | None) -> str | None:
+        if value is not None and not _APP_SPEC.match(value.strip()):
+            raise ValueError("must look like 'module:function'")
+        return value
+
+    @model_validator(mode="after")
+    def _context_or_host(self) -> TlsConfig:
+        if self.context is not None and (self.host is not None or self.port is not None):
+            raise KeyedError(("context",), "give either 'context' (served on loopback by Bastion) or "
+                                           "'host'/'port', not both")
+        return self
+
+
+class BackupConfig(_Strict):
+    """Where a data store's backups are and how they are protected."""
+
+    path: NonEmptyStr | None = Field(None, description="backup file or glob (newest match wins), relative to "
+                                                       "this file; may come from the store's `locate`")
+    encrypted: bool = Field(False, description="the backups must be encrypted")
+    key_env: NonEmptyStr | None = Field(None, description="environment variable holding the decryption key")
+    format: Literal["fernet", "aes-gcm"] = Field("fernet", description="encryption format (docs/backup.md)")
+
+
+class DataStoreConfig(_Strict):
+    """A database whose backups the recovery drill restores and compares with the live data."""
+
+    kind: Literal["sqlite", "postgresql"]
+    path: NonEmptyStr | None = Field(None, description="SQLite file, relative to this file")
+    url: str | None = Field(None, description="PostgreSQL URL (read-only use)")
+    scratch_url: str | None = Field(None, description="PostgreSQL server/database restores go to; default: "
+                                                      "a new database on the live server, dropped after")
+    backup: BackupConfig | None = None
+    rto: Duration | None = Field(None, description="recovery time objective")
+    rpo: Duration | None = Field(None, description="recovery point objective (max. backup age)")
+    locate: NonEmptyStr | None = Field(None, description="'module:function' called with the in-process app; "
+                                                         "returns where the store and its backups live")
+
+    @field_validator("locate")
+    @classmethod
+    def _locate_spec(cls, value: str | None) -> str | None:
+        if value is not None and not _APP_SPEC.match(value.strip()):
+            raise ValueError("must look like 'module:function'")
+        return value
+
+    @model_validator(mode="after")
+    def _where(self) -> DataStoreConfig:
+        if self.locate is None:
+            if self.kind == "sqlite" and self.path is None:
+                raise KeyedError(("path",), "a sqlite store needs 'path' (or 'locate')")
+            if self.kind == "postgresql" and self.url is None:
+                raise KeyedError(("url",), "a postgresql store needs 'url' (or 'locate')")
+        if self.backup is not None and self.backup.path is None and self.locate is None:
+            raise KeyedError(("backup", "path"), "give the backup file or glob (or a 'locate' hook)")
+        if self.backup is not None and self.backup.key_env is not None and not self.backup.encrypted:
+            raise KeyedError(("backup", "key_env"), "'key_env' is for encrypted backups (encrypted: true)")
+        return self
+
+
+# --- privacy and audit trail (checks/privacy.py, checks/audit_trail.py) -------------------------------
+# A hook or an endpoint: "module:function" (in-process targets) or "METHOD /path".
+HookOrEntry = Annotated[str, Field(pattern=r"^(?:[A-Z]+ /\S*|[A-Za-z_][\w.]*:[A-Za-z_][\w.]*)$",
+                                   description="'module:function' or 'METHOD /path'")]
+AuditEvent = Literal["login_success", "login_failure", "privilege_change", "export", "admin_action"]
+
+
+class MaskingConfig(_Strict):
+    """Personal data that must be masked where it leaves the service: data-class names or detector kinds."""
+
+    exports: list[NonEmptyStr] = Field(default_factory=list, description="data classes or kinds (email, phone, "
+                                       "iban, card_number, ssn, nino, insee, national_id) masked in exports")
+
+
+class RetentionRule(_Strict):
+    """How long a data class or asset is kept and what removes it when it is older."""
+
+    days: PositiveInt
+    purge: HookOrEntry = Field(description="the purge job: 'module:function' (called with the app) or "
+                                           "'METHOD /path' (called as `role`)")
+    seed: HookOrEntry | None = Field(None, description="'module:function' called with (app, days): stores "
+                                     "records older than `days` and returns marker strings they contain")
+    stores: list[HookOrEntry] = Field(default_factory=list, description="where expired data must be gone "
+                                      "('GET /path' read as every role, or 'module:function' returning text); "
+                                      "export endpoints found in the surface are always read")
+    role: NonEmptyStr | None = Field(None, description="role that runs an endpoint purge (default: the first "
+                                                       "role the access policy allows)")
+
+
+class ErasureConfig(_Strict):
+    """The right to erasure: the request that erases a user's data and where it must be gone."""
+
+    request: HookOrEntry = Field(description="'METHOD /path' sent as the user, or 'module:function' called "
+                                             "with (app, username)")
+    stores: list[HookOrEntry] = Field(default_factory=list)
+
+
+_DEFAULT_AUDIT_EVENTS: tuple[AuditEvent, ...] = ("login_success", "login_failure", "export", "admin_action")
+
+
+class AuditConfig(_Strict):
+    """The security audit trail: where it is read, what it must record and how it is verified."""
+
+    log: HookOrEntry = Field(description="'GET /path' read as `role` or 'module:function' called with the app "
+                                         "(returns records as dicts or text)")
+    events: list[AuditEvent] = Field(default_factory=lambda: list(_DEFAULT_AUDIT_EVENTS))
+    verify: HookOrEntry | None = Field(None, description="trail verification: 'GET /path' (2xx and no false "
+                                       "valid/ok flag = intact) or 'module:function' returning a bool")
+    tamper: HookOrEntry | None = Field(None, description="'module:function' called with the app: edits one "
+                                       "stored record the way an insider with database access would")
+    role: NonEmptyStr | None = Field(None, description="role that reads the trail (default: the roles the "
+                                                       "access policy allows on `log`, else every role)")
+
+
+DependencyKind = Literal["oidc", "queue", "vault", "sqlite", "postgresql", "cache", "smtp", "http"]
+EntrySpec = Annotated[str, Field(pattern=r"^[A-Z]+ /\S*$", description="'METHOD /path'")]
+
+
+class QueueSigningConfig(_Strict):
+    """How producers sign queue messages: an HMAC of the body in a header (Bastion holds the key)."""
+
+    header: NonEmptyStr = "signature"
+    algorithm: Literal["hmac-sha256"] = "hmac-sha256"
+
+
+class DependencyConfig(_Strict):
+    """A service the target depends on (docs/resilience.md); with `double: true` Bastion runs a test
+    double for it, passes its address to the app factory through the environment, and breaks it on purpose."""
+
+    kind: DependencyKind
+    double: bool = Field(False, description="start Bastion's double for it (oidc, queue, vault) and wire the "
+                                            "in-process app to it")
+    env: dict[NonEmptyStr, NonEmptyStr] = Field(default_factory=dict, description="rename the settings Bastion "
+                                                "sets (OIDC_ISSUER -> MY_IDP_URL)")
+    protects: list[EntrySpec] = Field(default_factory=list, description="entry points whose authentication "
+                                      "or authorization depends on it ('METHOD /path')")
+    audience: NonEmptyStr | None = Field(None, description="oidc: the audience the target expects in service "
+                                                           "tokens")
+    topic: NonEmptyStr | None = Field(None, description="queue: the topic the target consumes")
+    consume: EntrySpec | None = Field(None, description="queue: entry point that makes the consumer run")
+    effect: EntrySpec | None = Field(None, description="queue: entry point listing what the consumer did "
+                                                       "(a processed message's text shows up there)")
+    sample: dict[str, Any] | None = Field(None, description="queue: a message the consumer accepts; "
+                                          "'{canary}' in a string value marks it")
+    signing: QueueSigningConfig | None = None
+
+    @model_validator(mode="after")
+    def _double_kinds(self) -> DependencyConfig:
+        if self.double and self.kind not in ("oidc", "queue", "vault"):
+            raise KeyedError(("double",), f"Bastion has no double for kind {self.kind!r} (oidc, queue, vault) "
+                                          "yet: declare it without 'double'")
+        return self
+
+
 @dataclasses.dataclass(frozen=True)
 class AccessRule:
     """One line of the access policy: who may call `method path`."""
@@ -245,6 +495,14 @@ class BastionConfig(_Strict):
     # none on URL targets), "all", "none", or a list of "METHOD /path" entries ("* /path" = any method).
     writes: Literal["auto", "all", "none"] | list[NonEmptyStr] = "auto"
     budgets: BudgetsConfig | None = None
+    tls: TlsConfig | None = None
+    data_stores: dict[Name, DataStoreConfig] = Field(default_factory=dict)
+    dependencies: dict[Name, DependencyConfig] = Field(default_factory=dict)
+    # Privacy and audit trail (checks/privacy.py, checks/audit_trail.py).
+    masking: MaskingConfig | None = None
+    retention: dict[Name, RetentionRule] = Field(default_factory=dict)
+    erasure: ErasureConfig | None = None
+    audit: AuditConfig | None = None
 
     _source: Path | None = PrivateAttr(default=None)
     _secrets: frozenset[str] = PrivateAttr(default=frozenset())

@@ -16,7 +16,10 @@ from bastion.surface.handler_ast import display_path
 MAX_SENSOR_EVIDENCE = 5
 _PLAIN = re.compile(r"[A-Za-z0-9_ -]*")
 # Events that show what the app did with a probe's data (egress-blocked is the guard's own note).
-_CORRELATED_KINDS = frozenset({"sql", "open", "subprocess", "compile", "pickle", "connect", "resolve"})
+_CORRELATED_KINDS = frozenset({"sql", "open", "subprocess", "compile", "pickle", "connect", "resolve",
+                               "xpath", "ldap", "unmarshal", "template"})
+# A view that shows the same data better: the template source instead of the code compiled from it.
+_SUPERSEDES = {"template": "compile"}
 
 
 RequestKey = tuple[str, str, str, tuple[tuple[str, str], ...]]
@@ -104,7 +107,10 @@ def _matches(f: Finding, canaries: dict[str, list[SensorEvent]],
             marker = next((v for v in sorted(values, key=lambda v: (-len(v), v)) if v in e.raw_detail), None)
             if marker:
                 hits.append((e, marker))
-    return [(e, m) for e, m in hits if e.kind in _CORRELATED_KINDS]
+    hits = [(e, m) for e, m in hits if e.kind in _CORRELATED_KINDS]
+    kinds = {e.kind for e, _ in hits}
+    hidden = {_SUPERSEDES[k] for k in kinds if k in _SUPERSEDES}
+    return [(e, m) for e, m in hits if e.kind not in hidden]
 
 
 def _excerpt(detail: str, marker: str, width: int = 160) -> str:

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 from bastion.findings.redact import Redactor
 
@@ -58,14 +59,34 @@ class SensorSession:
         self.max_events = max_events
         self.events: list[SensorEvent] = []
         self.dropped = 0
+        # Per-session scratch space of the sensors and checks that need it (e.g. crypto nonce hashes).
+        self.state: dict[str, Any] = {}
+        self._kind_counts: dict[str, int] = {}
+        self._canary_overflow = 0
         self._lock = threading.Lock()
 
-    def record(self, event: SensorEvent) -> None:
+    def record(self, event: SensorEvent, *, kind_cap: int | None = None) -> None:
+        """Keep `event`; with `kind_cap`, its kind has its own bound instead of the shared one (rare,
+        decisive events such as crypto misuse must not be crowded out by SQL traffic)."""
         with self._lock:
-            if len(self.events) >= self.max_events:
+            if kind_cap is not None:
+                count = self._kind_counts.get(event.kind, 0)
+                if count >= kind_cap:
+                    self.dropped += 1
+                    return
+                self._kind_counts[event.kind] = count + 1
+            elif len(self.events) >= self.max_events and not self._keep_past_cap(event):
                 self.dropped += 1
                 return
             self.events.append(event)
+
+    def _keep_past_cap(self, event: SensorEvent) -> bool:
+        """Events carrying a probe's canary are the proof checks look for (blind flaws have no other):
+        past the shared cap they get a bound of their own, so app traffic cannot crowd them out."""
+        if not event.canaries or self._canary_overflow >= self.max_events:
+            return False
+        self._canary_overflow += 1
+        return True
 
     def of_kind(self, kind: str) -> list[SensorEvent]:
         return [e for e in self.events if e.kind == kind]

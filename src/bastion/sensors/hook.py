@@ -68,6 +68,15 @@ def install() -> None:
         sys.addaudithook(_audit)
         _install_sqlite()
         _install_sqlalchemy()
+        from bastion.sensors import runtime  # XPath, LDAP and marshal watchers (imports this module)
+
+        runtime.install()
+        from bastion.sensors import crypto, logs, sessions, templates  # wrappers: pass-through without a session
+
+        templates.install()
+        logs.install()
+        crypto.install()
+        sessions.install()
         _installed = True
 
 
@@ -102,6 +111,32 @@ def _emit(session: SensorSession, kind: str, detail: str, *, always: bool = Fals
         if file is None and not always:
             return  # not caused by the app's code (imports, the framework's own files): noise
     session.record(SensorEvent(kind, clip(detail), file, line, _PROBE.get()))
+
+
+def emit_at(session: SensorSession, kind: str, detail: str, frame: FrameType | None, *,
+            always: bool = False, kind_cap: int | None = None) -> SensorEvent | None:
+    """Record an event located at the innermost app frame from `frame` outwards (for wrapper sensors).
+
+    Without an app frame the event is dropped (not the app's doing) unless `always`.
+    """
+    file, line = None, None
+    if session.app_roots:
+        file, line = _app_frame(session, frame)
+        if file is None and not always:
+            return None
+    event = SensorEvent(kind, clip(detail), file, line, _PROBE.get())
+    session.record(event, kind_cap=kind_cap)
+    return event
+
+
+def current_probe() -> Probe | None:
+    """The probe (request) in flight in this context, if any."""
+    return _PROBE.get()
+
+
+def busy() -> bool:
+    """Whether a sensor is already working in this thread (its own calls must not be sensed)."""
+    return bool(getattr(_busy, "on", False))
 
 
 def _text(value: Any) -> str:

@@ -411,6 +411,11 @@ class _FunctionReader:
                 for part in ("elt", "key", "value"):
                     self._eval(getattr(node, part, None))
                 return None
+            case ast.IfExp(test=test, body=body, orelse=orelse):
+                # `data = data if isinstance(data, dict) else {}`: the request value survives the guard.
+                self._eval(test)
+                results = [self._eval(body), self._eval(orelse)]
+                return next((r for r in results if isinstance(r, _Json | _Container)), None)
             case ast.Lambda():
                 return None
             case _:

@@ -147,5 +147,11 @@ def build_request(ep: EntryPoint, inject: Input | None = None, value: str | None
                 spec.headers.setdefault("content-type", ctype)
     if body_loc == "json":
         spec.json = json_doc
+    # A field read from query *and* body (Flask's request.values, Django's REQUEST) is sent once, in the
+    # body: a second, default copy in the query string would win the lookup and hide the body's value.
+    body_names = set(spec.form or ()) | set(json_doc)
+    for name in list(spec.params):
+        if name in body_names and not (inject is not None and inject.location == "query" and inject.name == name):
+            del spec.params[name]
     spec.path = fill_path(ep.path, path_values)
     return spec

@@ -330,6 +330,9 @@ async def xss_stored(ctx: CheckContext) -> AsyncIterator[Finding]:
     if not units or not pages:
         return
     template = ctx.payloads.get("xss-stored")[0]
+    # Start from the target's restored data (when it has a reset hook): what earlier checks stored shows
+    # on the same pages and would otherwise decide what the evidence excerpts contain.
+    await ctx.target.reset()
     submitted: dict[str, tuple[EntryPoint, Input, Exchange]] = {}
     for ep, inp in units:
         canary, ex = await _submit(ctx, ep, inp, template)
