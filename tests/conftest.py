@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -37,3 +37,29 @@ def _history_in_a_temp_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
     import os
 
     os.environ.setdefault("BASTION_DB_URL", str(tmp_path_factory.mktemp("history") / "history.db"))
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[object]:
+    """One throw-away PostgreSQL cluster per test process (history and backup tests).
+
+    Without the binaries the tests fail under CI (.ci/run installs postgresql) and skip elsewhere.
+    """
+    import os
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent / "history"))
+    from pg_cluster import find_pg_bin, remove_cluster, start_cluster
+
+    bin_dir = find_pg_bin()
+    if bin_dir is None:
+        message = "PostgreSQL binaries (initdb, pg_ctl) not found on PATH or in /usr/lib/postgresql/*/bin"
+        if os.environ.get("CI"):
+            pytest.fail(message + "; CI must run the PostgreSQL tests (.ci/run installs postgresql)")
+        pytest.skip(message)
+    cluster = start_cluster(bin_dir)
+    try:
+        yield cluster
+    finally:
+        remove_cluster(cluster)

@@ -43,8 +43,8 @@ def _drill_databases(url: str) -> list[str]:
         return [r[0] for r in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'bastion_drill_%'")]
 
 
-def test_custom_format_archive_restores_and_matches(drill_pg_cluster: Any, tmp_path: Path) -> None:
-    url = _live(drill_pg_cluster)
+def test_custom_format_archive_restores_and_matches(pg_cluster: Any, tmp_path: Path) -> None:
+    url = _live(pg_cluster)
     write_backup(tmp_path / "b", "orders.dump", _dump(url, "-Fc"))
     report = run_drill(_spec(url, tmp_path / "b"))
     assert report.problems == [] and report.skipped == []
@@ -53,15 +53,15 @@ def test_custom_format_archive_restores_and_matches(drill_pg_cluster: Any, tmp_p
     assert _drill_databases(url) == []  # the scratch database is dropped
 
 
-def test_plain_gzipped_dump_restores(drill_pg_cluster: Any, tmp_path: Path) -> None:
-    url = _live(drill_pg_cluster)
+def test_plain_gzipped_dump_restores(pg_cluster: Any, tmp_path: Path) -> None:
+    url = _live(pg_cluster)
     write_backup(tmp_path / "b", "orders.sql.gz", gzip_bytes(_dump(url, "-Fp")))
     report = run_drill(_spec(url, tmp_path / "b"))
     assert report.problems == [] and report.tables_compared == 2
 
 
-def test_truncated_archive_does_not_restore(drill_pg_cluster: Any, tmp_path: Path) -> None:
-    url = _live(drill_pg_cluster)
+def test_truncated_archive_does_not_restore(pg_cluster: Any, tmp_path: Path) -> None:
+    url = _live(pg_cluster)
     data = _dump(url, "-Fc")
     write_backup(tmp_path / "b", "orders.dump", data[: len(data) // 2])
     report = run_drill(_spec(url, tmp_path / "b"))
@@ -70,8 +70,8 @@ def test_truncated_archive_does_not_restore(drill_pg_cluster: Any, tmp_path: Pat
     assert _drill_databases(url) == []
 
 
-def test_rows_written_since_the_backup_are_tolerated_and_measured(drill_pg_cluster: Any, tmp_path: Path) -> None:
-    url = _live(drill_pg_cluster)
+def test_rows_written_since_the_backup_are_tolerated_and_measured(pg_cluster: Any, tmp_path: Path) -> None:
+    url = _live(pg_cluster)
     write_backup(tmp_path / "b", "orders.dump", _dump(url, "-Fc"))
     with psycopg.connect(libpq_url(url), autocommit=True) as conn:
         conn.execute("INSERT INTO orders (customer_id, total_cents) VALUES (2, 5)")
@@ -80,11 +80,11 @@ def test_rows_written_since_the_backup_are_tolerated_and_measured(drill_pg_clust
     assert report.changed_tables == ["public.orders: live 4 rows, backup 3"]
 
 
-def test_missing_table_without_commit_timestamps_is_measured_not_judged(drill_pg_cluster: Any,
+def test_missing_table_without_commit_timestamps_is_measured_not_judged(pg_cluster: Any,
                                                                         tmp_path: Path) -> None:
     """track_commit_timestamp is off on this cluster: the drill cannot tell a partial backup from tables
     created since, so it reports the difference as the data-loss window instead of a finding."""
-    url = _live(drill_pg_cluster)
+    url = _live(pg_cluster)
     write_backup(tmp_path / "b", "orders.dump", _dump(url, "-Fc", "-t", "customers"))
     report = run_drill(_spec(url, tmp_path / "b"))
     assert report.problems == [] and report.live_changed_since_backup is True

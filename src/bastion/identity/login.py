@@ -10,8 +10,8 @@ import asyncio
 import base64
 import json
 import re
-from collections.abc import Awaitable, Callable, Mapping
-from http.cookies import CookieError, SimpleCookie
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from http.cookies import CookieError, Morsel, SimpleCookie
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -58,8 +58,8 @@ def login_form_fields(html: str, page_url: str, post_path: str) -> dict[str, str
     return None
 
 
-def update_cookies(jar: dict[str, str], ex: Exchange) -> None:
-    """Apply the response's Set-Cookie headers (including deletions) to a role's cookie jar."""
+def set_cookies(ex: Exchange) -> Iterator[Morsel[str]]:
+    """Every cookie the exchange set, redirect hops first; unparsable Set-Cookie headers are skipped."""
     for hop in [*ex.history, ex]:
         for raw in hop.header_values("set-cookie"):
             cookie: SimpleCookie = SimpleCookie()
@@ -67,11 +67,16 @@ def update_cookies(jar: dict[str, str], ex: Exchange) -> None:
                 cookie.load(raw)
             except CookieError:
                 continue
-            for name, morsel in cookie.items():
-                if not morsel.value or morsel["max-age"] in ("0", "-1"):
-                    jar.pop(name, None)
-                else:
-                    jar[name] = morsel.value
+            yield from cookie.values()
+
+
+def update_cookies(jar: dict[str, str], ex: Exchange) -> None:
+    """Apply the response's Set-Cookie headers (including deletions) to a role's cookie jar."""
+    for morsel in set_cookies(ex):
+        if not morsel.value or morsel["max-age"] in ("0", "-1"):
+            jar.pop(morsel.key, None)
+        else:
+            jar[morsel.key] = morsel.value
 
 
 def token_from_json(body: Any, token_path: str | None) -> str | None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
-from http.cookies import CookieError, SimpleCookie
 from typing import Any
 
 import jwt
@@ -42,19 +41,14 @@ def response_expiry(body: Any, now: float) -> float | None:
 
 def cookie_expiry(ex: Exchange, now: float) -> float | None:
     """Earliest end of life (Max-Age, else Expires) among the cookies the exchange set, else None."""
+    from bastion.identity.login import set_cookies  # login imports this module
+
     ends: list[float] = []
-    for hop in [*ex.history, ex]:
-        for raw in hop.header_values("set-cookie"):
-            cookie: SimpleCookie = SimpleCookie()
-            try:
-                cookie.load(raw)
-            except CookieError:
-                continue
-            for morsel in cookie.values():
-                end = _morsel_end(morsel["max-age"], morsel["expires"], now)
-                # A cookie set to expire now is a deletion, not the lifetime of the session.
-                if morsel.value and end is not None and end > now:
-                    ends.append(end)
+    for morsel in set_cookies(ex):
+        end = _morsel_end(morsel["max-age"], morsel["expires"], now)
+        # A cookie set to expire now is a deletion, not the lifetime of the session.
+        if morsel.value and end is not None and end > now:
+            ends.append(end)
     return min(ends) if ends else None
 
 

@@ -7,13 +7,38 @@ equal to the baseline. Shared by the XPath and LDAP checks.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import quote, quote_plus
 
 from bastion.findings.evidence import body_contains, status_in
 from bastion.findings.model import ProofCondition
 from bastion.payloads.oracles import encodings
 from bastion.target.exchange import Exchange
+
+if TYPE_CHECKING:
+    from bastion.engine.context import CheckContext
+    from bastion.findings.model import Finding
+
+# A technique gets the unit's benign value and its baseline response; it returns a finding or None.
+Technique = Callable[["CheckContext", str, Exchange], Awaitable["Finding | None"]]
+
+
+async def first_proof(ctx: CheckContext, techniques: Sequence[Technique]) -> Finding | None:
+    """Baseline the unit's input at its benign default, then try each technique until one proves the flaw."""
+    from bastion.surface.requests import default_value
+
+    assert ctx.inp is not None
+    benign = default_value(ctx.inp)
+    base = await ctx.inject(benign)
+    if not base.ok:
+        return None
+    for technique in techniques:
+        found = await technique(ctx, benign, base)
+        if found is not None:
+            return found
+    return None
 
 
 @dataclass

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from bastion.privacy.detectors import luhn_valid
 from bastion.sensors import hook
 from bastion.sensors.events import SensorEvent, SensorSession, clip
 
@@ -85,16 +86,6 @@ class LogLeak:
     value: str  # the leaked value, for redaction only: never shown
 
 
-def _luhn(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch)
-        if i % 2:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
-
-
 def _field_values(message: str, fields: Iterable[str]) -> list[tuple[str, str]]:
     """`name=value` / `name: value` / `"name": "value"` pairs whose name contains one of `fields`."""
     names = "|".join(re.escape(f) for f in sorted(set(fields), key=len, reverse=True) if f)
@@ -116,7 +107,7 @@ def classify_log(message: str, *, secrets: Iterable[str] = (), secret_fields: It
             leaks.append(LogLeak("secret", f"the value of {name!r}", value))
     for match in _CARD.finditer(message):
         digits = re.sub(r"\D", "", match.group())
-        if 13 <= len(digits) <= 19 and _luhn(digits) and len(set(digits)) > 1:
+        if 13 <= len(digits) <= 19 and luhn_valid(digits) and len(set(digits)) > 1:
             leaks.append(LogLeak("pii", "a payment card number", match.group()))
     for match in _EMAIL.finditer(message):
         leaks.append(LogLeak("pii", "an e-mail address", match.group()))

@@ -19,9 +19,8 @@ from bastion.engine.context import CheckContext
 from bastion.findings.evidence import body_contains, exchange_evidence, note, proof_from, status_in
 from bastion.findings.model import Confidence, Finding
 from bastion.payloads.corpus import render
-from bastion.payloads.differential import Page, distinguishing, page, same
+from bastion.payloads.differential import Page, distinguishing, first_proof, page, same
 from bastion.payloads.oracles import find_marker
-from bastion.surface.requests import default_value
 from bastion.target.exchange import Exchange
 
 INPUT_LOCATIONS = ("query", "form", "json", "multipart", "cookie", "path")
@@ -31,16 +30,9 @@ INPUT_LOCATIONS = ("query", "form", "json", "multipart", "cookie", "path")
 async def ldap_injection(ctx: CheckContext) -> AsyncIterator[Finding]:
     """Requests per input: 1 baseline, 1 sensor probe (in-process), 1 error probe (+3 to confirm),
     2 boolean (+3 to confirm): about 5 when nothing is found."""
-    assert ctx.inp is not None
-    v0 = default_value(ctx.inp)
-    base = await ctx.inject(v0)
-    if not base.ok:
-        return
-    for technique in (_sensor_based, _error_based, _boolean_based):
-        found = await technique(ctx, v0, base)
-        if found is not None:
-            yield found
-            return
+    found = await first_proof(ctx, (_sensor_based, _error_based, _boolean_based))
+    if found is not None:
+        yield found
 
 
 def _title(ctx: CheckContext, how: str) -> str:
