@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -10,7 +11,7 @@ from click.testing import CliRunner
 from bastion.checks.registry import select_checks
 from bastion.cli import cli
 from bastion.engine.runner import plan_units
-from bastion.engine.shard import WHOLE_CHECKS, WHOLE_FAMILIES, Shard, _groups, assign, shard_plans
+from bastion.engine.shard import Shard, _groups, assign, shard_plans
 from bastion.errors import BastionError
 from bastion.surface.model import EntryPoint, Input, Surface
 from bastion.target.scope import Scope
@@ -72,15 +73,15 @@ def test_state_sharing_units_stay_together() -> None:
     plans = _plans()
     where, _ = assign(plans, 4)
     for spec, units in plans:
-        family = spec.id.split(".")[0]
+        family = spec.family
         shards = {where[(spec.id, i)] for i in range(len(units))}
-        if spec.scope == "target" or spec.id in WHOLE_CHECKS:
+        if spec.scope == "target" or spec.shard == "check":
             assert len(shards) <= 1, spec.id
         by_entry: dict[str, set[int]] = {}
         for i, unit in enumerate(units):
             by_entry.setdefault(unit[0].key if unit[0] else "target", set()).add(where[(spec.id, i)])
         assert all(len(s) == 1 for s in by_entry.values()), spec.id  # one entry point's units share memos
-        if family in WHOLE_FAMILIES:
+        if spec.shard == "family":
             assert {where[(s.id, i)] for s, u in plans if s.id.startswith(family + ".")
                     for i in range(len(u))} == shards
     # Input-scope checks are really split (the point of sharding).
@@ -103,3 +104,13 @@ def test_cli_rejects_a_bad_shard() -> None:
     res = CliRunner().invoke(cli, ["scan", "--demo", "--shard", "3/2", "--no-history", "-q"])
     assert res.exit_code == 2
     assert "--shard '3/2'" in res.output
+
+
+def test_grouping_is_declared_by_the_checks_not_known_by_the_engine() -> None:
+    from bastion.checks.registry import load_checks
+
+    checks = load_checks()
+    assert checks["authz.bola"].shard == "check" and checks["fuzz.contract"].shard == "family"
+    assert checks["injection.sql"].shard == "entry" and checks["injection.sql"].cost is not None
+    source = (Path(__file__).parents[2] / "src" / "bastion" / "engine" / "shard.py").read_text()
+    assert not [cid for cid in checks if f'"{cid}"' in source]

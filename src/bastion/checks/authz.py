@@ -72,7 +72,7 @@ def _words(text: str) -> set[str]:
 # --- policy drift -------------------------------------------------------------------------------------
 
 
-@check(id="authz.policy-drift", threat="authz.policy-drift", scope="target")
+@check(id="authz.policy-drift", threat="authz.policy-drift", scope="target", cost=190.0)
 async def policy_drift(ctx: CheckContext) -> AsyncIterator[Finding]:
     """Call every entry point named by the access policy as every role; report what the policy denies."""
     if not ctx.access:
@@ -216,7 +216,7 @@ def _distinctive_values(ex: Exchange) -> tuple[set[str], int]:
     return values, 1
 
 
-@check(id="authz.bola", threat="authz.bola", scope="entry", methods=("GET",))
+@check(id="authz.bola", threat="authz.bola", scope="entry", methods=("GET",), shard="check")
 async def bola(ctx: CheckContext) -> AsyncIterator[Finding]:
     """Read objects another role can see in its own pages as each other role; report leaked objects."""
     ep = ctx.ep
@@ -289,7 +289,7 @@ def _reserved_to(ctx: CheckContext, ep: EntryPoint, admins: set[str]) -> set[str
     return None
 
 
-@check(id="authz.bfla", threat="authz.bfla", scope="entry", methods=("GET",))
+@check(id="authz.bfla", threat="authz.bfla", scope="entry", methods=("GET",), shard="check")
 async def bfla(ctx: CheckContext) -> AsyncIterator[Finding]:
     """Call admin-only entry points as every non-admin role; report those that get the admin's result."""
     ep = ctx.ep

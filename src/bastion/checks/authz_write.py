@@ -66,7 +66,7 @@ def _with_role(finding: Finding, role: str) -> Finding:
 # --- BOLA on writes ---------------------------------------------------------------------------------
 
 
-@check(id="authz.bola-write", threat="authz.bola-write", scope="target")
+@check(id="authz.bola-write", threat="authz.bola-write", scope="target", cost=150.0)
 async def bola_write(ctx: CheckContext) -> AsyncIterator[Finding]:
     """Change or delete each role's objects as every other role; confirm by reading them back as the owner."""
     if len(ctx.roles) < 2:
@@ -206,7 +206,7 @@ def _role_values(field: str, admin: SelfView, user: SelfView) -> tuple[Any, Any]
     return (high if high is not None else "admin"), (low if low is not None else "user")
 
 
-@check(id="authz.stale-privileges", threat="authz.stale-privileges", scope="target")
+@check(id="authz.stale-privileges", threat="authz.stale-privileges", scope="target", cost=150.0)
 async def stale_privileges(ctx: CheckContext) -> AsyncIterator[Finding]:
     """Promote a role, log it in, demote it; report when that session keeps the admin rights."""
     admins = [r for r in ctx.roles if r in admin_roles(ctx)]

@@ -51,7 +51,7 @@ def loaded_as(event: SensorEvent, canary: str, fmt: str) -> str | None:
 
 
 @check(id="deserialization.untrusted-data", threat="deserialization.untrusted-data", scope="input",
-       locations=("query", "form", "json", "multipart", "body", "cookie"))
+       locations=("query", "form", "json", "multipart", "body", "cookie"), cost=6.0)
 async def insecure_deserialization(ctx: CheckContext) -> AsyncIterator[Finding]:
     """One request per (format, encoding): 7 for document inputs, 4 for the others; stops at the first proof."""
     assert ctx.inp is not None

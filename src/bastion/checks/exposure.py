@@ -61,7 +61,7 @@ def _classes(ctx: CheckContext) -> dict[str, str]:
     return {_norm(name): cls for cls, names in declared for name in names}
 
 
-@check(id="authz.data-exposure", threat="authz.data-exposure", scope="target")
+@check(id="authz.data-exposure", threat="authz.data-exposure", scope="target", cost=140.0)
 async def data_exposure(ctx: CheckContext) -> AsyncIterator[Finding]:
     """Read every JSON page as every role; report secret fields and other users' personal data."""
     classes = _classes(ctx)

@@ -162,7 +162,7 @@ async def _failure(ctx: CheckContext, kind: str) -> tuple[EntryReport, Failure] 
     return (report, failure) if failure is not None else None
 
 
-@check(id="fuzz.crash", threat="fuzz.crash", scope="entry")
+@check(id="fuzz.crash", threat="fuzz.crash", scope="entry", cost=0.1, shard="family")
 async def fuzz_crash(ctx: CheckContext) -> AsyncIterator[Finding]:
     """A fuzzed example (edge case or shrunk hypothesis example) answered with a 5xx or a stack trace."""
     got = await _failure(ctx, "crash")
@@ -174,7 +174,7 @@ async def fuzz_crash(ctx: CheckContext) -> AsyncIterator[Finding]:
                    confidence)
 
 
-@check(id="fuzz.contract", threat="fuzz.contract", scope="entry")
+@check(id="fuzz.contract", threat="fuzz.contract", scope="entry", cost=16.0, shard="family")
 async def fuzz_contract(ctx: CheckContext) -> AsyncIterator[Finding]:
     """A fuzzed example answered outside the OpenAPI contract (undeclared success status, body off-schema)."""
     got = await _failure(ctx, "contract")
@@ -185,7 +185,7 @@ async def fuzz_contract(ctx: CheckContext) -> AsyncIterator[Finding]:
     yield _finding(ctx, report, failure, f"Contract violation: {failure.detail}", confidence)
 
 
-@check(id="fuzz.sink", threat="fuzz.sink", scope="entry")
+@check(id="fuzz.sink", threat="fuzz.sink", scope="entry", cost=0.1, shard="family")
 async def fuzz_sink(ctx: CheckContext) -> AsyncIterator[Finding]:
     """A fuzzed value (carrying the run's canary) seen by the sensors inside SQL, a command, code or pickle."""
     got = await _failure(ctx, "sink")

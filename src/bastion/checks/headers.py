@@ -124,7 +124,7 @@ def _policies(ex: Exchange) -> tuple[list[str], bool]:
     return _META_CSP.findall(ex.text[:65536]), False
 
 
-@check(id="headers.csp-missing", threat="headers.csp-missing", scope="target")
+@check(id="headers.csp-missing", threat="headers.csp-missing", scope="target", cost=26.0)
 async def csp_missing(ctx: CheckContext) -> AsyncIterator[Finding]:
     """HTML responses without a Content-Security-Policy, or with one that allows injected script.
 
@@ -157,7 +157,7 @@ async def csp_missing(ctx: CheckContext) -> AsyncIterator[Finding]:
 
 # --- X-Content-Type-Options ------------------------------------------------------------------
 
-@check(id="headers.xcto-missing", threat="headers.xcto-missing", scope="target")
+@check(id="headers.xcto-missing", threat="headers.xcto-missing", scope="target", cost=26.0)
 async def xcto_missing(ctx: CheckContext) -> AsyncIterator[Finding]:
     """Responses with a body but without `X-Content-Type-Options: nosniff`. Bound: SAMPLE requests."""
     affected = []
@@ -183,7 +183,7 @@ def _frame_protected(ex: Exchange) -> bool:
     return any("frame-ancestors" in parse_csp(p) for p in ex.header_values(CSP))
 
 
-@check(id="headers.frame-options-missing", threat="headers.frame-options-missing", scope="target")
+@check(id="headers.frame-options-missing", threat="headers.frame-options-missing", scope="target", cost=26.0)
 async def frame_options_missing(ctx: CheckContext) -> AsyncIterator[Finding]:
     """HTML pages that any site may frame (no X-Frame-Options, no CSP frame-ancestors).
 
@@ -212,7 +212,7 @@ def hsts_max_age(value: str | None) -> int | None:
     return int(m.group(1)) if m else None
 
 
-@check(id="headers.hsts-missing", threat="headers.hsts-missing", scope="target")
+@check(id="headers.hsts-missing", threat="headers.hsts-missing", scope="target", cost=26.0)
 async def hsts_missing(ctx: CheckContext) -> AsyncIterator[Finding]:
     """HTTPS responses without Strict-Transport-Security (or with max-age=0). Bound: SAMPLE requests.
 
@@ -242,7 +242,7 @@ def effective_referrer_policy(ex: Exchange) -> str | None:
     return tokens[-1] if tokens else None
 
 
-@check(id="headers.referrer-policy-missing", threat="headers.referrer-policy-missing", scope="target")
+@check(id="headers.referrer-policy-missing", threat="headers.referrer-policy-missing", scope="target", cost=26.0)
 async def referrer_policy_missing(ctx: CheckContext) -> AsyncIterator[Finding]:
     """HTML pages without a Referrer-Policy, or with one that leaks full URLs cross-origin.
 
@@ -349,7 +349,7 @@ def _set_cookies(ex: Exchange) -> list[tuple[Exchange, SetCookie]]:
     return out
 
 
-@check(id="headers.cookie-flags", threat="headers.cookie-flags", scope="target")
+@check(id="headers.cookie-flags", threat="headers.cookie-flags", scope="target", cost=26.0)
 async def cookie_flags(ctx: CheckContext) -> AsyncIterator[Finding]:
     """Session-like cookies without HttpOnly, SameSite, or Secure (on https). One finding per cookie.
 

@@ -71,7 +71,7 @@ class ReadBack:
     read: RequestSpec
 
 
-@check(id="authz.mass-assignment", threat="authz.mass-assignment", scope="target")
+@check(id="authz.mass-assignment", threat="authz.mass-assignment", scope="target", cost=180.0)
 async def mass_assignment(ctx: CheckContext) -> AsyncIterator[Finding]:
     """Send privileged extra fields to update endpoints; report those persisted (read back)."""
     if not ctx.roles:

@@ -88,7 +88,7 @@ async def _guess(ctx: CheckContext, login: AuthEndpoint, identity: str, password
                        evidence=evidence, location=ctx.location(method=login.method, path=login.path))
 
 
-@check(id="ratelimit.login", threat="ratelimit.login", scope="target")
+@check(id="ratelimit.login", threat="ratelimit.login", scope="target", cost=90.0)
 async def login_rate_limit(ctx: CheckContext) -> AsyncIterator[Finding]:
     """Many wrong passwords, then the right one: still accepted with no sign of a limit = finding."""
     auth = _auth(ctx)

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     pass
 
 Scope = Literal["target", "entry", "input"]
+ShardGroup = Literal["entry", "check", "family"]
 CheckFunc = Callable[..., AsyncIterator[Any]]
 
 
@@ -46,6 +47,11 @@ class CheckSpec:
     tags: tuple[str, ...] = field(default=())
     # True: run each unit once per logged-in role (ctx.role set); False: once, as anonymous.
     roles: bool = False
+    # What `--shard` must keep in one process: "entry" (units of one entry point share memos), "check"
+    # (units share a per-check cache) or "family" (the family's checks share one run, e.g. fuzzing).
+    shard: ShardGroup = "entry"
+    # Estimated requests per unit, for balancing shards (None: a default by scope).
+    cost: float | None = None
 
     @property
     def family(self) -> str:
@@ -58,7 +64,8 @@ REGISTRY: dict[str, CheckSpec] = {}
 def check(*, id: str, threat: str, scope: Scope, title: str | None = None, severity: str | None = None,
           cwe: int | None = None, owasp: tuple[str, ...] | None = None, mitigation: str | None = None,
           locations: tuple[str, ...] = (), methods: tuple[str, ...] = (),
-          tags: tuple[str, ...] = (), roles: bool = False) -> Callable[[CheckFunc], CheckFunc]:
+          tags: tuple[str, ...] = (), roles: bool = False, shard: ShardGroup = "entry",
+          cost: float | None = None) -> Callable[[CheckFunc], CheckFunc]:
     """Register a check. Metadata not given is taken from the catalog threat."""
 
     def register(func: CheckFunc) -> CheckFunc:
@@ -71,7 +78,7 @@ def check(*, id: str, threat: str, scope: Scope, title: str | None = None, sever
             cwe=cwe if cwe is not None else t.cwe,
             owasp=tuple(owasp) if owasp is not None else tuple(t.owasp_refs),
             mitigation=mitigation or t.mitigation, scope=scope, func=func,
-            locations=locations, methods=methods, tags=tags, roles=roles,
+            locations=locations, methods=methods, tags=tags, roles=roles, shard=shard, cost=cost,
         )
         return func
 

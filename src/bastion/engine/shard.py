@@ -3,7 +3,7 @@
 Probes are first put into groups that must run in the same process, because their units share state
 the engine cannot split: a target-scope check is one unit anyway; the units of one check on one entry
 point share per-entry memos (a baseline sent once); a few checks share state across all their units,
-a few families across their checks (see the tables below). Groups are then assigned greedily, longest first (LPT), to
+a few families across their checks (each check declares it: `@check(shard=...)`). Groups are then assigned greedily, longest first (LPT), to
 the least-loaded shard, over a stable order: the same plan always gives the same split, every probe
 lands in exactly one shard, and a shard's units keep their plan index so `bastion report --merge` can
 put them back in the unsharded order.
@@ -24,26 +24,10 @@ from bastion.errors import BastionError
 _SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 MAX_SHARDS = 1000
 
-# Estimated cost of one unit (≈ requests it sends), by check scope; the table below refines it for the
-# checks that send far more or far less. Only the ratios matter: they balance the shards.
+# Estimated cost of one unit (≈ requests it sends) by check scope, for checks that declare no `cost=`.
+# Only the ratios matter: they balance the shards. What must stay together is declared by each check
+# (`@check(shard="entry"|"check"|"family")`), so the engine knows no check by name.
 SCOPE_UNIT_COST = {"target": 40.0, "entry": 4.0, "input": 6.0}
-CHECK_UNIT_COST = {
-    "fuzz.contract": 16.0,  # fuzzes the entry point; the other fuzz checks read its report
-    "fuzz.crash": 0.1, "fuzz.latency": 0.1, "fuzz.sink": 0.1,
-    "injection.sql": 11.0, "injection.command": 12.0, "injection.xpath": 16.0, "injection.code": 7.0,
-    "injection.path-traversal": 9.0, "deserialization.untrusted-data": 6.0, "injection.ssti": 5.0,
-    "authz.policy-drift": 190.0, "authz.mass-assignment": 180.0, "authz.bola-write": 150.0,
-    "authz.stale-privileges": 150.0, "authz.data-exposure": 140.0, "ratelimit.login": 90.0,
-    "headers.csp-missing": 26.0, "headers.hsts-missing": 26.0, "headers.xcto-missing": 26.0,
-    "headers.frame-options-missing": 26.0, "headers.referrer-policy-missing": 26.0,
-    "headers.cookie-flags": 26.0,
-}
-# Checks whose units share state across entry points (a per-check page cache, for instance): split,
-# each shard would rebuild it and send the requests again. They run whole in one shard.
-WHOLE_CHECKS = frozenset({"authz.bola", "authz.bfla"})
-# Families whose checks share work across checks and entry points (the fuzz checks read one fuzzing run
-# per entry point, built from API documents fetched once per scan): the whole family runs in one shard.
-WHOLE_FAMILIES = frozenset({"fuzz"})
 
 Unit = TypeVar("Unit", bound=tuple[Any, ...])
 
@@ -95,7 +79,7 @@ class _Group:
 
 def unit_cost(spec: CheckSpec) -> float:
     """Estimated cost of one unit of this check."""
-    return CHECK_UNIT_COST.get(spec.id, SCOPE_UNIT_COST.get(spec.scope, 5.0))
+    return spec.cost if spec.cost is not None else SCOPE_UNIT_COST.get(spec.scope, 5.0)
 
 
 def _entry_key(unit: tuple[Any, ...]) -> str:
@@ -105,11 +89,10 @@ def _entry_key(unit: tuple[Any, ...]) -> str:
 
 def _group_key(spec: CheckSpec, unit: tuple[Any, ...]) -> tuple[str, ...]:
     """Units with the same key must run in the same shard."""
-    if spec.scope == "target" or spec.id in WHOLE_CHECKS:
+    if spec.scope == "target" or spec.shard == "check":
         return ("check", spec.id)
-    family = spec.id.split(".", 1)[0]
-    if family in WHOLE_FAMILIES:
-        return ("family", family)
+    if spec.shard == "family":
+        return ("family", spec.family)
     return ("entry", spec.id, _entry_key(unit))
 
 

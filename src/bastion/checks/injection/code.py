@@ -24,7 +24,7 @@ SLOW_BASELINE = 1.0  # seconds; a slower baseline makes delays unprovable
 FAST = 1.0  # seconds; sleep(0) must answer faster than this
 
 
-@check(id="injection.code", threat="injection.code", scope="input")
+@check(id="injection.code", threat="injection.code", scope="input", cost=7.0)
 async def code_injection(ctx: CheckContext) -> AsyncIterator[Finding]:
     """Python-only expressions in four syntactic contexts, a blind sleep, then a SyntaxError hint.
 

@@ -27,7 +27,7 @@ SLOW_BASELINE = 1.0  # seconds; a slower baseline makes delays unprovable
 FAST = 1.0  # seconds; `sleep 0` must answer faster than this
 
 
-@check(id="injection.command", threat="injection.command", scope="input")
+@check(id="injection.command", threat="injection.command", scope="input", cost=12.0)
 async def command_injection(ctx: CheckContext) -> AsyncIterator[Finding]:
     """Reflected arithmetic after each shell separator, then a blind sleep fallback.
 

@@ -43,7 +43,7 @@ _MAX_COMPARE = 50_000
 _MAX_DIFF = 20_000  # opcodes are quadratic: only the head of a huge page is searched for a fragment
 
 
-@check(id="injection.sql", threat="injection.sql", scope="input")
+@check(id="injection.sql", threat="injection.sql", scope="input", cost=11.0)
 async def sql_injection(ctx: CheckContext) -> AsyncIterator[Finding]:
     """Error, boolean and time techniques in turn; stops at the first proof.
 

@@ -19,7 +19,7 @@ from bastion.surface.requests import default_value
 from bastion.target.exchange import Exchange
 
 
-@check(id="injection.ssti", threat="injection.ssti", scope="input")
+@check(id="injection.ssti", threat="injection.ssti", scope="input", cost=5.0)
 async def template_injection(ctx: CheckContext) -> AsyncIterator[Finding]:
     """Arithmetic in four expression syntaxes; a second pair confirms, one more probe names the engine.
 

@@ -23,7 +23,7 @@ from bastion.surface.requests import build_request, default_value
 from bastion.target.exchange import Exchange
 
 
-@check(id="injection.path-traversal", threat="injection.path-traversal", scope="input")
+@check(id="injection.path-traversal", threat="injection.path-traversal", scope="input", cost=9.0)
 async def path_traversal(ctx: CheckContext) -> AsyncIterator[Finding]:
     """Relative, absolute, filter-evading and encoded paths to well-known files.
 

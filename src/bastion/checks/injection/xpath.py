@@ -26,7 +26,7 @@ from bastion.target.exchange import Exchange
 INPUT_LOCATIONS = ("query", "form", "json", "multipart", "cookie", "path")
 
 
-@check(id="injection.xpath", threat="injection.xpath", scope="input", locations=INPUT_LOCATIONS)
+@check(id="injection.xpath", threat="injection.xpath", scope="input", locations=INPUT_LOCATIONS, cost=16.0)
 async def xpath_injection(ctx: CheckContext) -> AsyncIterator[Finding]:
     """Requests per input: 1 baseline, 4 sensor probes (in-process), 2 error probes (+3 to confirm),
     1 baseline repeat and 1-2 per boolean template (4) (+2 to confirm): about 12 when nothing is found."""
