@@ -3,10 +3,10 @@
 Probes are first put into groups that must run in the same process, because their units share state
 the engine cannot split: a target-scope check is one unit anyway; the units of one check on one entry
 point share per-entry memos (a baseline sent once); a few checks share state across all their units,
-a few families across their checks (each check declares it: `@check(shard=...)`). Groups are then assigned greedily, longest first (LPT), to
-the least-loaded shard, over a stable order: the same plan always gives the same split, every probe
-lands in exactly one shard, and a shard's units keep their plan index so `bastion report --merge` can
-put them back in the unsharded order.
+a few families across their checks (each check declares it: `@check(shard=...)`). Groups are then
+assigned greedily, longest first (LPT), to the least-loaded shard, over a stable order: the same plan
+always gives the same split, every probe lands in exactly one shard, and a shard's units keep their
+plan index so `bastion report --merge` can put them back in the unsharded order.
 """
 
 from __future__ import annotations
