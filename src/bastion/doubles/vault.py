@@ -37,6 +37,9 @@ from bastion.doubles.serve import serve_wsgi
 IN_PROCESS_URL = "http://vault.bastion.test"
 # Request bodies larger than this are refused: a double must not be what a hostile test exhausts.
 MAX_BODY_BYTES = 64 * 1024
+# An oversized body is still read (up to this much) before the 413: a server that answers while the
+# client is sending resets the connection, and the client sees a disconnect instead of the status.
+MAX_DRAIN_BYTES = 1024 * 1024
 ROTATED_VALUE_BYTES = 24
 CLIENT_TIMEOUT_S = 5.0
 _REASONS = {200: "OK", 204: "No Content", 400: "Bad Request", 403: "Forbidden", 404: "Not Found",
@@ -330,6 +333,9 @@ def _json_body(environ: dict[str, Any]) -> dict[str, Any]:
     except ValueError:
         length = 0
     if length > MAX_BODY_BYTES:
+        stream, left = environ["wsgi.input"], min(length, MAX_DRAIN_BYTES)
+        while left > 0 and (chunk := stream.read(min(left, 65536))):
+            left -= len(chunk)
         raise VaultError(413, "request body too large")
     raw = environ["wsgi.input"].read(length) if length > 0 else b""
     try:
