@@ -63,6 +63,35 @@ def replay(requests: list[tuple[str, str, dict[str, Any]]], flaws: str) -> float
     return time.perf_counter() - t0
 
 
+def stateful_throughput(budget: int, flaws: str, seed: int) -> tuple[int, int, float]:
+    """Run the stateful checks on the demo: (chain steps sent, chains run, wall seconds)."""
+    from bastion.fuzz import stateful
+
+    counts = [0, 0]
+    original_send, original_chain = stateful.ChainRunner.send, stateful.ChainRunner.run_chain
+
+    async def counting_send(self: stateful.ChainRunner, *args: Any) -> Any:
+        counts[0] += 1
+        return await original_send(self, *args)
+
+    async def counting_chain(self: stateful.ChainRunner, *args: Any) -> Any:
+        counts[1] += 1
+        return await original_chain(self, *args)
+
+    stateful.ChainRunner.send = counting_send  # type: ignore[method-assign]
+    stateful.ChainRunner.run_chain = counting_chain  # type: ignore[method-assign]
+    try:
+        checks = ["fuzz.stateful", "fuzz.state-delete", "fuzz.state-update", "fuzz.state-access"]
+        plan = plan_scan(demo=True, flaws=flaws, checks=checks, seed=seed, fuzz_budget=budget)
+        t0 = time.perf_counter()
+        run_scan(plan.target, plan.surface, plan.options)
+        elapsed = time.perf_counter() - t0
+    finally:
+        stateful.ChainRunner.send = original_send  # type: ignore[method-assign]
+        stateful.ChainRunner.run_chain = original_chain  # type: ignore[method-assign]
+    return counts[0], counts[1], elapsed
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=int, default=fuzz_runner.DEFAULT_FUZZ_BUDGET)
@@ -76,6 +105,9 @@ def main() -> None:
     print(f"bastion fuzz checks : {bastion_s:7.2f} s  {n / bastion_s:8.1f} examples/s (whole scan incl. set-up)")
     print(f"raw httpx loop      : {raw_s:7.2f} s  {n / raw_s:8.1f} requests/s")
     print(f"ratio bastion/raw   : {bastion_s / raw_s:7.2f}x")
+    steps, chains, state_s = stateful_throughput(args.budget, args.flaws, args.seed)
+    print(f"stateful sequences  : {state_s:7.2f} s  {steps / state_s:8.1f} steps/s ({steps} steps in {chains} chains, "
+          "whole scan incl. set-up)")
 
 
 if __name__ == "__main__":

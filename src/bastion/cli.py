@@ -136,13 +136,14 @@ def scan(config: str | None, demo: bool, flaws: str, framework: str, app: str | 
         plan = plan_scan(config=cfg, app=app, url=url, demo=demo, flaws=flaws, framework=framework,
                          openapi=openapi, checks=_csv(checks), exclude_checks=_csv(exclude_checks), seed=seed,
                          limits=limits, crawl=not no_crawl, fuzz_budget=fuzz_budget)
-        plan.options.shard = shard
-        progress = None if quiet else ConsoleProgress(console)
-        try:
-            result = run_scan(plan.target, plan.surface, plan.options, progress)
-        finally:
-            if progress is not None:
-                progress.close()
+        with plan:  # the doubles and listeners started for the scan stop with it, whatever happens
+            plan.options.shard = shard
+            progress = None if quiet else ConsoleProgress(console)
+            try:
+                result = run_scan(plan.target, plan.surface, plan.options, progress)
+            finally:
+                if progress is not None:
+                    progress.close()
         if with_static or static_paths:
             from bastion.static import merge_with_dast, run_static
 
@@ -226,6 +227,7 @@ def surface(config: str | None, demo: bool, flaws: str, framework: str, app: str
     try:
         plan = plan_scan(config=config, app=app, url=url, demo=demo, flaws=flaws, framework=framework,
                          openapi=openapi, crawl=not no_crawl)
+        plan.release()  # listing the surface needs no running double
     except BastionError as exc:
         _fail(str(exc))
     rows = surface_rows(plan.surface)
@@ -312,6 +314,7 @@ def init(app: str | None, url: str | None, out: str, force: bool) -> None:
         _fail("init needs --app MODULE:FACTORY or --url URL")
     try:
         plan = plan_scan(app=app, url=url)
+        plan.release()
         text = render_starting_config(plan.surface, app_spec=app, url=url)
         write_starting_config(Path(out), text, force=force)
     except BastionError as exc:
@@ -361,7 +364,7 @@ def list_checks() -> None:
 
 @cli.group()
 def drill() -> None:
-    """Drills that exercise recovery: `bastion drill backup`."""
+    """Drills that exercise recovery and detection: `bastion drill backup`, `bastion drill breach`."""
 
 
 def _register_commands() -> None:
@@ -371,6 +374,9 @@ def _register_commands() -> None:
 
     cli.add_command(tls_command, "tls")
     drill.add_command(backup_drill_command, "backup")
+    from bastion.drills.cli import breach_drill_command
+
+    drill.add_command(breach_drill_command, "breach")
     from bastion.coverage.cli import build_coverage_command
     from bastion.dashboard.cli import dashboard_command
     from bastion.history.cli import audit_command, baseline_group, changelog_command, history_command

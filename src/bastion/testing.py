@@ -59,7 +59,14 @@ def reproduction_passes(source: str, *, replace: tuple[str, str] | None = None, 
     exec(compile(source, "<reproduction>", "exec"), namespace)  # noqa: S102 - code Bastion generated
     test = next(v for k, v in namespace.items() if k.startswith("test_"))
     try:
-        test()
+        if "sensors" in test.__code__.co_varnames[:test.__code__.co_argcount]:
+            # A sensor-proof reproduction: what the `sensors` fixture gives it under pytest.
+            from bastion.sensors import SensorSession, sensor_session
+
+            with sensor_session(SensorSession()) as session:
+                test(session)
+        else:
+            test()
     except AssertionError:
         return False
     return True

@@ -24,6 +24,7 @@ from bastion.identity.mfa import pinned_clock
 from bastion.model.schema import RoleConfig
 from bastion.session import discover
 from bastion.target.target import Target
+from bastion.testing import findings_of
 
 PASSWORD = "Portal-Passw0rd!"
 SECRETS = {"carol": "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", "dan": "KRSXG5CTMVRXEZLUKRSXG5CTMVRXEZLU"}
@@ -58,6 +59,20 @@ class Safeguards:
     strong_ids: bool = True  # session ids from secrets.token_urlsafe
     host_only: bool = True  # no Domain attribute on the session cookie
     short_lived: bool = True  # session cookie without Max-Age
+
+
+# The check that must fire on the portal once a safeguard (a `Safeguards` field) is switched off.
+CAUGHT_WITHOUT = {
+    "rotate": "session.fixation", "logout_server": "session.logout", "short_lived": "session.expiry",
+    "strong_ids": "session.entropy", "host_only": "session.cookie-scope",
+    "strict_pending": "mfa.skip", "bind": "mfa.otp-not-bound", "no_replay": "mfa.otp-reuse",
+    "limit": "mfa.otp-guessing", "random_trust": "mfa.remember-device",
+}
+
+
+def safeguards_caught_by(family: str) -> dict[str, str]:
+    """Safeguard -> check id, for the checks of `family` (e.g. "mfa")."""
+    return {guard: cid for guard, cid in sorted(CAUGHT_WITHOUT.items()) if cid.startswith(f"{family}.")}
 
 
 @dataclass
@@ -231,3 +246,9 @@ def scan_portal(checks: list[str], names: tuple[str, ...] = ("carol", "dan"), wr
         options = ScanOptions(checks=checks, roles=sessions, role_configs=roles,
                               secrets=[PASSWORD, *SECRETS.values()], writes=writes)
         return run_scan(target, surface, options)
+
+
+def portal_findings_without(guard: str) -> list[str]:
+    """The check ids reported when only `guard` is off and only the check that should catch it runs."""
+    check_id = CAUGHT_WITHOUT[guard]
+    return [f.check_id for f in findings_of(scan_portal([check_id], **{guard: False}), check_id)]

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from flask import Flask, abort, jsonify, request
+from flask import Flask, jsonify
 
-from bastion.engine.runner import ScanOptions, ScanResult, run_scan
-from bastion.identity.login import login_roles_sync
-from bastion.model.schema import RoleConfig
-from bastion.session import discover
-from bastion.target.target import Target
+from bastion.engine.runner import ScanResult
+
+from .bearer_apps import BearerLogins, scan_bearer_app
 
 CHECKS = ["authz.data-exposure"]
 PASSWORD = "Clinic-Passw0rd!"
@@ -39,22 +36,7 @@ def test_silent_on_the_hardened_demo(scan_demo: Callable[..., ScanResult]) -> No
 def clinic_app(*, leak_directory: bool, leak_keys: bool) -> Flask:
     """Patients see their own record (phone, API key); a directory lists patients by name."""
     app = Flask("clinic")
-    tokens: dict[str, str] = {}
-
-    def me() -> str:
-        name = tokens.get(request.headers.get("Authorization", "").removeprefix("Bearer "))
-        if name is None:
-            abort(401)
-        return name
-
-    @app.post("/login")
-    def login() -> Any:
-        body = request.get_json(silent=True) or {}
-        if body.get("password") != PASSWORD or body.get("username") not in PATIENTS:
-            abort(401)
-        value = secrets.token_hex(16)
-        tokens[value] = body["username"]
-        return jsonify(token=value)
+    me = BearerLogins(app, "/login", PATIENTS, PASSWORD).current
 
     @app.get("/record")
     def record() -> Any:
@@ -80,13 +62,7 @@ def clinic_app(*, leak_directory: bool, leak_keys: bool) -> Flask:
 
 
 def scan_clinic(data_classes: dict[str, list[str]] | None = None, **flags: bool) -> ScanResult:
-    target = Target.from_app(clinic_app(**flags))
-    surface = discover(target, crawl=False)
-    configs = {name: RoleConfig.model_validate({"login": {"path": "/login", "json": {
-        "username": name, "password": PASSWORD}}}) for name in PATIENTS}
-    options = ScanOptions(checks=CHECKS, roles=login_roles_sync(target, configs), secrets=[PASSWORD],
-                          data_classes=data_classes or {})
-    return run_scan(target, surface, options)
+    return scan_bearer_app(clinic_app(**flags), "/login", PATIENTS, PASSWORD, CHECKS, data_classes=data_classes or {})
 
 
 @pytest.mark.parametrize("classes", [None, {"pii": ["phone"], "secret": ["portal_pin"]}], ids=["defaults", "declared"])

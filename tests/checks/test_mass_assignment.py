@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, abort, jsonify, request
 
-from bastion.engine.runner import ScanOptions, ScanResult, run_scan
+from bastion.engine.runner import ScanResult
 from bastion.engine.writes import WritePolicy
-from bastion.identity.login import login_roles_sync
-from bastion.model.schema import RoleConfig
-from bastion.session import discover
-from bastion.target.target import Target
+
+from .bearer_apps import BearerLogins, scan_bearer_app
 
 CHECKS = ["authz.mass-assignment"]
 PASSWORD = "Shop-Passw0rd!"
@@ -40,23 +37,11 @@ def shop_app(*, bind_everything: bool) -> Flask:
                 "hal": {"id": 22, "name": "Hal", "tier": "basic", "is_admin": False},
                 "ops": {"id": 1, "name": "Ops", "tier": "staff", "is_admin": True}}
     seed = {k: dict(v) for k, v in accounts.items()}
-    tokens: dict[str, str] = {}
     app.config["reset"] = lambda: [accounts[k].update(seed[k]) for k in accounts]
+    logins = BearerLogins(app, "/session", accounts, PASSWORD)
 
     def me() -> dict[str, Any]:
-        name = tokens.get(request.headers.get("Authorization", "").removeprefix("Bearer "))
-        if name is None:
-            abort(401)
-        return accounts[name]
-
-    @app.post("/session")
-    def login() -> Any:
-        body = request.get_json(silent=True) or {}
-        if body.get("password") != PASSWORD or body.get("username") not in accounts:
-            abort(401)
-        value = secrets.token_hex(16)
-        tokens[value] = body["username"]
-        return jsonify(token=value)
+        return accounts[logins.current()]
 
     @app.get("/me")
     def read_me() -> Any:
@@ -81,17 +66,13 @@ def shop_app(*, bind_everything: bool) -> Flask:
     return app
 
 
+SHOP_USERS = ("gina", "hal", "ops")
+
+
 def scan_shop(bind_everything: bool) -> ScanResult:
-    app = shop_app(bind_everything=bind_everything)
-    target = Target.from_app(app)
-    target.reset_hook = lambda a: a.config["reset"]()
-    surface = discover(target, crawl=False)
-    configs = {name: RoleConfig.model_validate({"login": {"path": "/session", "json": {
-        "username": name, "password": PASSWORD}}}) for name in ("gina", "hal", "ops")}
-    options = ScanOptions(checks=CHECKS, roles=login_roles_sync(target, configs), secrets=[PASSWORD],
-                          access={"GET /ops/dashboard": ["ops"]},
-                          writes=WritePolicy.resolve("auto", in_process=True))
-    return run_scan(target, surface, options)
+    return scan_bearer_app(shop_app(bind_everything=bind_everything), "/session", SHOP_USERS, PASSWORD, CHECKS,
+                           reset_hook=lambda a: a.config["reset"](), access={"GET /ops/dashboard": ["ops"]},
+                           writes=WritePolicy.resolve("auto", in_process=True))
 
 
 def test_generic_model_binding_on_a_third_party_app() -> None:
@@ -108,11 +89,6 @@ def test_an_allow_listed_update_scans_clean() -> None:
 
 
 def test_no_writes_no_probe() -> None:
-    app = shop_app(bind_everything=True)
-    target = Target.from_app(app)
-    surface = discover(target, crawl=False)
-    configs = {name: RoleConfig.model_validate({"login": {"path": "/session", "json": {
-        "username": name, "password": PASSWORD}}}) for name in ("gina", "hal", "ops")}
-    options = ScanOptions(checks=CHECKS, roles=login_roles_sync(target, configs), secrets=[PASSWORD],
-                          writes=WritePolicy.resolve("none", in_process=True))
-    assert run_scan(target, surface, options).findings == []
+    result = scan_bearer_app(shop_app(bind_everything=True), "/session", SHOP_USERS, PASSWORD, CHECKS,
+                             writes=WritePolicy.resolve("none", in_process=True))
+    assert result.findings == []

@@ -12,7 +12,7 @@ from bastion.checks.mfa import forge_for
 from bastion.engine.runner import ScanResult
 from bastion.testing import findings_of
 
-from .mfa_portal import PASSWORD, SECRETS, scan_portal
+from .mfa_portal import PASSWORD, SECRETS, portal_findings_without, safeguards_caught_by, scan_portal
 
 DEMO_FLAWS = {
     "mfa_step_skippable": "mfa.skip",
@@ -22,13 +22,7 @@ DEMO_FLAWS = {
     "remember_device_forgeable": "mfa.remember-device",
 }
 MFA = sorted(DEMO_FLAWS.values())
-PORTAL_WEAKENED = {
-    "strict_pending": "mfa.skip",
-    "bind": "mfa.otp-not-bound",
-    "no_replay": "mfa.otp-reuse",
-    "limit": "mfa.otp-guessing",
-    "random_trust": "mfa.remember-device",
-}
+PORTAL_WEAKENED = safeguards_caught_by("mfa")
 
 
 # --- the demo oracle ----------------------------------------------------------------------------------
@@ -61,10 +55,9 @@ def test_seeds_codes_and_passwords_never_reach_mfa_findings(scan_demo: Callable[
 # --- a third-party-style portal -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("guard", "check_id"), sorted(PORTAL_WEAKENED.items()))
-def test_each_mfa_check_fires_on_the_portal_without_its_safeguard(guard: str, check_id: str) -> None:
-    result = scan_portal([check_id], **{guard: False})
-    assert [f.check_id for f in findings_of(result, check_id)] == [check_id]
+@pytest.mark.parametrize("guard", sorted(PORTAL_WEAKENED))
+def test_each_mfa_check_fires_on_the_portal_without_its_safeguard(guard: str) -> None:
+    assert portal_findings_without(guard) == [PORTAL_WEAKENED[guard]]
 
 
 @pytest.mark.parametrize("check_id", sorted(PORTAL_WEAKENED.values()))
@@ -87,7 +80,7 @@ def test_checks_needing_two_mfa_roles_stay_silent_with_one() -> None:
 
 
 def test_portal_secrets_stay_out_of_mfa_findings() -> None:
-    result = scan_portal(MFA, strict_pending=False, bind=False, no_replay=False, limit=False, random_trust=False)
+    result = scan_portal(MFA, **dict.fromkeys(PORTAL_WEAKENED, False))
     assert len(result.findings) == 5
     dumped = "".join(f.model_dump_json(exclude={"fingerprint"}) for f in result.findings)
     assert PASSWORD not in dumped and not [s for s in SECRETS.values() if s in dumped]

@@ -38,7 +38,9 @@ DEMO_FLAWS = {
 
 @pytest.mark.parametrize("check_id", RESILIENCE)
 def test_fires_on_the_demo_flaw(scan_demo: Callable[..., ScanResult], check_id: str) -> None:
-    found = findings_of(scan_demo(flaws="all", checks=MINE), check_id)
+    # The demo's database and cache flaws are resilience.fail-open findings too (test_resilience_db_cache.py).
+    found = [f for f in findings_of(scan_demo(flaws="all", checks=MINE), check_id)
+             if not f.location.path.startswith("/api/deps/")]
     assert [f.location.path for f in found] == ["/api/partner/orders"]
     assert "'idp' (oidc)" in found[0].title
 
@@ -52,7 +54,7 @@ def test_fail_open_alone_is_found_with_its_evidence(scan_demo: Callable[..., Sca
     [f] = findings_of(scan_demo(flaws=DEMO_FLAWS["resilience.fail-open"], checks=["resilience.fail-open"]),
                       "resilience.fail-open")
     assert f.confidence.value == "confirmed" and f.cwe == 636
-    assert "forged unsigned token" in f.title
+    assert "fails open" in f.title and "let in" in f.title  # the first caller denied while the IdP is healthy
     assert any("denied" in e.summary for e in f.evidence) and any("let in" in e.summary for e in f.evidence)
 
 

@@ -11,7 +11,7 @@ from bastion.engine.runner import ScanResult
 from bastion.target.exchange import Exchange, SentRequest
 from bastion.testing import findings_of
 
-from .mfa_portal import PASSWORD, SECRETS, scan_portal
+from .mfa_portal import PASSWORD, SECRETS, portal_findings_without, safeguards_caught_by, scan_portal
 
 DEMO_FLAWS = {
     "session_fixation": "session.fixation",
@@ -21,13 +21,7 @@ DEMO_FLAWS = {
     "session_cookie_broad_domain": "session.cookie-scope",
 }
 SESSION = sorted(DEMO_FLAWS.values())
-PORTAL_WEAKENED = {
-    "rotate": "session.fixation",
-    "logout_server": "session.logout",
-    "short_lived": "session.expiry",
-    "strong_ids": "session.entropy",
-    "host_only": "session.cookie-scope",
-}
+PORTAL_WEAKENED = safeguards_caught_by("session")
 
 
 # --- the demo oracle ----------------------------------------------------------------------------------
@@ -60,10 +54,9 @@ def test_live_session_ids_are_redacted(scan_demo: Callable[..., ScanResult]) -> 
 # --- a third-party-style portal -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("guard", "check_id"), sorted(PORTAL_WEAKENED.items()))
-def test_each_session_check_fires_on_the_portal_without_its_safeguard(guard: str, check_id: str) -> None:
-    result = scan_portal([check_id], **{guard: False})
-    assert [f.check_id for f in findings_of(result, check_id)] == [check_id]
+@pytest.mark.parametrize("guard", sorted(PORTAL_WEAKENED))
+def test_each_session_check_fires_on_the_portal_without_its_safeguard(guard: str) -> None:
+    assert portal_findings_without(guard) == [PORTAL_WEAKENED[guard]]
 
 
 def test_no_logout_probe_without_write_permission() -> None:
@@ -148,3 +141,57 @@ def test_demo_sessions_expire_server_side_unless_planted(flaws: str, kept: bool)
     with app.extensions["bastion_demo"].workspace.db.connect() as conn:
         conn.execute("UPDATE sessions SET seen_at = seen_at - 31 * 60 WHERE sid = ?", (sid,))
     assert (client.get("/account").status_code == 200) is kept
+
+
+# --- signed client-side sessions ------------------------------------------------------------------------
+
+
+def _flask_signed_session_app() -> object:
+    """A plain Flask app with the default signed-cookie session: same user, same second, same cookie."""
+    from flask import Flask, redirect, request, session
+
+    app = Flask(__name__)
+    app.secret_key = "a-long-random-key-from-the-environment"
+
+    @app.route("/login", methods=["GET", "POST"])
+    def login():  # type: ignore[no-untyped-def]
+        if request.method == "POST" and request.form.get("pw") == PASSWORD:
+            session["user"] = request.form.get("user")
+            return redirect("/home")
+        return '<form method="post"><input name="user"><input type="password" name="pw"></form>'
+
+    @app.route("/home")
+    def home():  # type: ignore[no-untyped-def]
+        if "user" not in session:
+            return redirect("/login")
+        return f"<p>Hello {session['user']}</p>"
+
+    return app
+
+
+def test_signed_client_side_sessions_are_not_judged_by_entropy() -> None:
+    from bastion.engine.runner import ScanOptions, run_scan
+    from bastion.identity.login import login_roles_sync
+    from bastion.model.schema import RoleConfig
+    from bastion.session import discover
+    from bastion.target.target import Target
+
+    target = Target.from_app(_flask_signed_session_app())
+    roles = {name: RoleConfig.model_validate({"login": {"path": "/login", "form": {"user": name, "pw": PASSWORD}}})
+             for name in ("ann", "ben")}
+    options = ScanOptions(checks=["session.entropy"], roles=login_roles_sync(target, roles), role_configs=roles,
+                          secrets=[PASSWORD])
+    result = run_scan(target, discover(target, crawl=False), options)
+    assert result.findings == [] and result.checks[0].requests > 0
+
+
+def test_signed_client_value_formats() -> None:
+    from bastion.checks.session import signed_client_value
+
+    assert signed_client_value("eyJ1c2VyIjoibWlyYSJ9.aweRVw.CJJii_O2XTvyJlDyek-GDPnta4E")  # Flask
+    assert signed_client_value(".eJyrViotTi1SslLKzSxKHMWDByvVAgDsDql-.aweRVw.zRBDn9vbUqMllPLAcTBSFOMTzWg")
+    assert signed_client_value("eyJ1c2VyIjogIm1pcmEifQ==.aweRVw.CJJii_O2XTvyJlDyek-GDPnta4E")  # Starlette
+    assert signed_client_value("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiAiYSJ9.c2ln")  # JWT
+    # Opaque ids (even signed ones, like express-session's) keep being judged.
+    assert not signed_client_value("s:abcdefghij.CJJii_O2XTvyJlDyek-GDPnta4E")
+    assert not signed_client_value("ps50000017") and not signed_client_value("abcd.efgh.ijklmnopqrstuvwxyz0123")

@@ -18,9 +18,12 @@ from .clients import flask_client
 from .crypto_probes import CRYPTO_PROBES
 from .deps_probes import DEPS_PROBES
 from .fuzz_probes import FUZZ_PROBES
+from .identity_leak_probes import IDENTITY_LEAK_PROBES
+from .privacy_erasure_probes import PRIVACY_ERASURE_PROBES
 from .privacy_probes import PRIVACY_PROBES
 from .recovery_probes import RECOVERY_PROBES
 from .runtime_probes import RUNTIME_PROBES
+from .session3_probes import SESSION3_PROBES
 from .session_probes import SESSION_PROBES
 from .token_probes import TOKEN_PROBES
 
@@ -209,7 +212,10 @@ PROBES.update(CRYPTO_PROBES)  # the runtime crypto, log and session-trust flaws 
 PROBES.update(DEPS_PROBES)  # the IdP and job-queue flaws (tests/demo/deps_probes.py)
 PROBES.update(RECOVERY_PROBES)  # the TLS and backup flaws (tests/demo/recovery_probes.py)
 PROBES.update(PRIVACY_PROBES)  # the privacy and audit-trail flaws (tests/demo/privacy_probes.py)
+PROBES.update(PRIVACY_ERASURE_PROBES)  # erasure and audited-event flaws (tests/demo/privacy_erasure_probes.py)
 PROBES.update(FUZZ_PROBES)  # the basket-report fuzzing flaws (tests/demo/fuzz_probes.py)
+PROBES.update(SESSION3_PROBES)  # alerting, store outages, response schema (tests/demo/session3_probes.py)
+PROBES.update(IDENTITY_LEAK_PROBES)  # token and reset-link leaks, IdP expiry (tests/demo/identity_leak_probes.py)
 
 
 def test_every_flaw_has_a_probe() -> None:

@@ -145,15 +145,20 @@ async def _failed_logins(ctx: CheckContext) -> list[str]:
         wrong = _with_password(config, canary)
         if wrong is None or not ctx.may_write(wrong.login.method, wrong.login.path):
             continue
-        recorder = RecordingClient(ctx.client)
-        try:
-            await login_role(recorder, name, wrong)  # type: ignore[arg-type]
-        except BastionError:
-            pass  # the failure is the point
-        finally:
-            ctx.stats.requests += len(recorder.exchanges)
+        await fail_login(ctx, name, wrong)
         canaries.append(canary)
     return canaries
+
+
+async def fail_login(ctx: CheckContext, name: str, wrong: Any) -> None:
+    """Log `name` in with the wrong credentials of `wrong` (a RoleConfig); the expected failure is swallowed."""
+    recorder = RecordingClient(ctx.client)
+    try:
+        await login_role(recorder, name, wrong)  # type: ignore[arg-type]
+    except BastionError:
+        pass  # the failure is the point
+    finally:
+        ctx.stats.requests += len(recorder.exchanges)
 
 
 async def _read_trail(ctx: CheckContext, spec: str, role: str | None) -> tuple[str, Exchange | None] | None:

@@ -6,17 +6,22 @@ targets) and reset the target after every write that may have changed data.
 - authz.bola-write: role B sends PUT/PATCH/DELETE on an object role A sees as its own (its id
   learned from A's pages); confirmed when A reads the object back changed (a canary in a field) or
   gone (404/410).
-- authz.stale-privileges: on a user-update route with a role field (`PATCH /users/{id}`
-  `{"role": ...}`), an admin promotes a non-admin role, the role logs in (its session now reaches an
-  admin-only page), the admin demotes it again; when that same session still reaches the page
-  while a fresh login is refused, the demotion waits for a re-login.
+- authz.stale-privileges: a right is taken away from a non-admin role by an admin-like role, then the
+  role's existing session or token is tried where only the old right let it in. Two shapes, found
+  generically: (1) a write on one user carrying a rights field (role, roles, is_admin, permissions,
+  groups, scopes, plan ...: `PATCH /users/{id}`, `PUT /users/{id}/role`, or any write the policy keeps
+  for admins): the admin promotes the role, the role logs in (its session now reaches an admin-only
+  page), the admin demotes it; (2) a membership removal (`DELETE /teams/{team_id}/members/{user_id}`):
+  the role reads a page of a group it belongs to, the admin removes it. When the old session still
+  gets in while a fresh login is refused, the change waits for a re-login. Every role is tried (cookie
+  sessions and bearer tokens cache rights differently); the target is reset after each attempt.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 from bastion.checks.registry import check
 from bastion.engine.context import CheckContext
@@ -31,6 +36,7 @@ from bastion.identity.ownership import (
     SelfView,
     admin_roles,
     allowed_roles,
+    candidate_ids,
     is_2xx,
     is_admin_path,
     json_body,
@@ -45,18 +51,27 @@ from bastion.identity.ownership import (
     set_json,
     write_request,
 )
+from bastion.identity.privileges import (
+    MAX_GROUP_IDS,
+    group_pages,
+    membership_routes,
+    removal_request,
+    rights_request,
+    role_update_routes,
+    role_values,
+)
+from bastion.surface.crawl import _form_fields as form_fields
 from bastion.surface.model import EntryPoint
 from bastion.surface.requests import RequestSpec, build_request
 from bastion.target.exchange import Exchange
+from bastion.target.html import parse_html
 
 OBJECT_WRITE_METHODS = ("PUT", "PATCH", "DELETE")
 MAX_IDS_PER_ROLE = 4
 MAX_PRIVILEGED_PAGES = 3
 GONE = (404, 410)
-# A route that updates user accounts, and the fields on it that carry a user's rights.
-_USER_SEGMENT = re.compile(r"^(users?|accounts?|members?|people|staff|principals?)$", re.IGNORECASE)
-_ROLE_FIELD = re.compile(r"^(role|roles|is_?admin|admin|is_?staff|groups?|permissions?|user_?type)$",
-                         re.IGNORECASE)
+# After an HTML form POST, a redirect is how the update answers (post/redirect/get): the read-back judges it.
+FORM_ACCEPTED = (302, 303)
 
 
 def _with_role(finding: Finding, role: str) -> Finding:
@@ -74,7 +89,8 @@ async def bola_write(ctx: CheckContext) -> AsyncIterator[Finding]:
     pages = await role_pages(ctx)
     for ep in ctx.surface.sorted():
         twin = read_twin(ctx, ep)
-        if (ep.method not in OBJECT_WRITE_METHODS or twin is None or path_param(ep) is None
+        if ((ep.method not in OBJECT_WRITE_METHODS and not _form_update(ep)) or twin is None
+                or path_param(ep) is None
                 or path_param(twin) is None or AUTH_PATH.search(ep.path) or not ctx.may_write(ep.method, ep.path)):
             continue
         for finding in merge_roles(await _bola_write_endpoint(ctx, ep, twin, pages)):
@@ -122,9 +138,16 @@ async def _tamper(ctx: CheckContext, ep: EntryPoint, object_id: str, owner: str,
     snapshot = json_body(before)
     values: dict[str, Any] = snapshot if isinstance(snapshot, dict) else {}
     spec = write_request(ep, object_id, values)
+    if _form_update(ep) and not values:
+        values = _edit_form_values(before, spec.path)
+        spec = write_request(ep, object_id, values)
+        if spec.form is not None:  # hidden fields the handler may expect (the edit form sends them all)
+            spec.form = {**values, **spec.form}
     canary = _plant_canary(ctx, ep, spec, values)
+    if _form_update(ep) and canary is None:
+        return None, False  # no field of the edit form to change: nothing a read-back could show
     ex = await ctx.send_spec(spec, as_role=attacker)
-    if not is_2xx(ex):
+    if not (is_2xx(ex) or (_form_update(ep) and ex.ok and ex.status in FORM_ACCEPTED)):
         return None, False
     after = await ctx.send_spec(read, as_role=owner)
     if ep.method == "DELETE" and after.status in GONE:
@@ -141,12 +164,32 @@ async def _tamper(ctx: CheckContext, ep: EntryPoint, object_id: str, owner: str,
         url=ex.request.url), attacker), True
 
 
+def _form_update(ep: EntryPoint) -> bool:
+    """An HTML form POST on one object (`POST /posts/{id}/edit`): how server-rendered apps update."""
+    return ep.method == "POST" and any(i.location == "form" for i in ep.inputs)
+
+
+def _edit_form_values(page: Exchange, action_path: str) -> dict[str, Any]:
+    """The current field values of the page's POST form submitting to `action_path` (the object's edit form)."""
+    if not is_2xx(page) or not page.is_html:
+        return {}
+    for form in parse_html(page.text).iter("form"):
+        if (form.get("method") or "GET").strip().upper() != "POST":
+            continue
+        action = urlsplit(urljoin(page.request.url, (form.get("action") or "").strip())).path
+        if action.rstrip("/") == action_path.rstrip("/"):
+            return {name: value for name, value, _ in form_fields(form)}
+    return {}
+
+
 def _plant_canary(ctx: CheckContext, ep: EntryPoint, spec: RequestSpec, values: dict[str, Any]) -> str | None:
     """Put a canary in the first text field the object shows (the rest stays as it was)."""
     for inp in ep.inputs:
         current = values.get(inp.name)
         if inp.location not in ("json", "form") or not isinstance(current, str) or inp.kind != "string":
             continue
+        if _form_update(ep) and not current.strip():
+            continue  # an empty field of a POST form may add (a comment) rather than change the object
         canary = ctx.canary()
         if inp.location == "json" and isinstance(spec.json, dict):
             set_json(spec.json, inp.name, canary)
@@ -157,23 +200,6 @@ def _plant_canary(ctx: CheckContext, ep: EntryPoint, spec: RequestSpec, values: 
 
 
 # --- privilege changes that wait for a re-login -------------------------------------------------------
-
-
-def _role_update_routes(ctx: CheckContext) -> list[tuple[EntryPoint, str]]:
-    """(route, role field) for routes updating a user by id with a field that carries rights."""
-    out = []
-    for ep in ctx.surface.sorted():
-        segments = [s for s in ep.path.split("/") if s]
-        if ep.method not in ("PUT", "PATCH", "POST") or path_param(ep) is None or len(segments) < 2:
-            continue
-        if not _USER_SEGMENT.match(segments[-2]) or not ctx.may_write(ep.method, ep.path):
-            continue
-        field = next((i.name for i in ep.inputs if i.location in ("json", "form") and _ROLE_FIELD.match(i.name)),
-                     None)
-        if field is not None:
-            out.append((ep, field))
-    return out
-
 
 async def _privileged_pages(ctx: CheckContext, admin: str, user: str) -> list[EntryPoint]:
     """Admin-only GET pages (policy or path) the admin reaches and `user` is refused."""
@@ -198,50 +224,55 @@ async def _outcome(ctx: CheckContext, ep: EntryPoint, role: str) -> str:
     return access_outcome(await ctx.send_spec(build_request(ep), as_role=role), login_paths(ctx))
 
 
-def _role_values(field: str, admin: SelfView, user: SelfView) -> tuple[Any, Any]:
-    """(promote, demote) values of the role field: what the admin's and the user's profiles show."""
-    high, low = admin.data.get(field), user.data.get(field)
-    if isinstance(low, bool) or isinstance(high, bool):
-        return True, False
-    return (high if high is not None else "admin"), (low if low is not None else "user")
-
-
 @check(id="authz.stale-privileges", threat="authz.stale-privileges", scope="target", cost=150.0)
 async def stale_privileges(ctx: CheckContext) -> AsyncIterator[Finding]:
-    """Promote a role, log it in, demote it; report when that session keeps the admin rights."""
+    """Take a right away from a role (demotion or group removal); report when its old session keeps it."""
     admins = [r for r in ctx.roles if r in admin_roles(ctx)]
     users = [r for r in ctx.roles if r not in admins]
-    routes = _role_update_routes(ctx)
-    if not admins or not users or not routes:
+    role_routes, member_routes = role_update_routes(ctx), membership_routes(ctx)
+    if not admins or not users or not (role_routes or member_routes):
         return
     selves = self_views(await role_pages(ctx), list(ctx.roles))
-    for ep, field in routes:
+    # Every non-admin role with a known user id: cookie and token sessions cache rights differently.
+    subjects = [u for u in users if u in selves and selves[u].user_id is not None]
+    for ep, field in role_routes:
+        policy = allowed_roles(ctx, ep)
+        admin = next((a for a in admins if (policy is None or a in policy) and a in selves), None)
+        if admin is None:
+            continue
+        for user in subjects:
+            finding = await _stale_probe(ctx, ep, field, admin, user, selves)
+            await ctx.reset(relogin=[user])  # its sessions were opened while promoted
+            if finding is not None:
+                yield finding
+                break
+    for ep in member_routes:
         policy = allowed_roles(ctx, ep)
         admin = next((a for a in admins if policy is None or a in policy), None)
-        user = next((u for u in users if u in selves and selves[u].user_id is not None), None)
-        if admin is None or admin not in selves or user is None:
+        if admin is None:
             continue
-        finding = await _stale_probe(ctx, ep, field, admin, user, selves)
-        await ctx.reset(relogin=[user])  # its sessions were opened while promoted
-        if finding is not None:
-            yield finding
-            return
+        for user in subjects:
+            finding = await _membership_probe(ctx, ep, admin, user, str(selves[user].user_id))
+            if finding is not None:
+                yield finding
+                break
 
 
 async def _stale_probe(ctx: CheckContext, ep: EntryPoint, field: str, admin: str, user: str,
                        selves: dict[str, SelfView]) -> Finding | None:
+    """Promote `user`, log it in, demote it: a finding when that session keeps the admin-only page."""
     pages = await _privileged_pages(ctx, admin, user)
     if not pages:
         return None
     page = pages[0]
-    user_id = selves[user].user_id
-    promote, demote = _role_values(field, selves[admin], selves[user])
-    if not is_2xx(await ctx.send_spec(write_request(ep, user_id, {field: promote}), as_role=admin)):
+    user_id = str(selves[user].user_id)
+    promote, demote = role_values(field, selves[admin], selves[user])
+    if not is_2xx(await ctx.send_spec(rights_request(ep, user_id, field, promote), as_role=admin)):
         return None
     if not await relogin(ctx, user) or await _outcome(ctx, page, user) != ALLOW:
         # No fresh session with the new rights (login refused, or the promotion grants nothing here).
         return None
-    demoted = await ctx.send_spec(write_request(ep, user_id, {field: demote}), as_role=admin)
+    demoted = await ctx.send_spec(rights_request(ep, user_id, field, demote), as_role=admin)
     if not is_2xx(demoted):
         return None
     kept = await ctx.send_spec(build_request(page), as_role=user)
@@ -255,3 +286,43 @@ async def _stale_probe(ctx: CheckContext, ep: EntryPoint, field: str, admin: str
         title=f"Demotion not effective until re-login ({field} changed via {ep.method} {ep.path})",
         confidence=Confidence.confirmed, evidence=exchange_evidence(kept, summary),
         location=ctx.location(ep=ep), url=demoted.request.url), user)
+
+
+async def _membership_probe(ctx: CheckContext, ep: EntryPoint, admin: str, user: str,
+                            user_id: str) -> Finding | None:
+    """Remove `user` from a group it reads: a finding when its old session still reads the group's page."""
+    pages = await role_pages(ctx)
+    texts = [p.exchange.text for p in pages.get(user, [])]
+    for page, gid_inp in group_pages(ctx, ep):
+        for gid in candidate_ids(page, gid_inp, texts)[:MAX_GROUP_IDS]:
+            read = build_request(page, gid_inp, gid)
+            if not is_2xx(await ctx.send_spec(read, as_role=user)):
+                continue  # not a member of this one
+            removed, finding = await _remove_and_reread(ctx, ep, admin, user, user_id, gid, read)
+            if removed:
+                return finding
+    return None
+
+
+async def _remove_and_reread(ctx: CheckContext, ep: EntryPoint, admin: str, user: str, user_id: str,
+                             gid: str, read: RequestSpec) -> tuple[bool, Finding | None]:
+    """(whether the removal went through, the finding): a refused removal lets the caller try another group."""
+    removed = await ctx.send_spec(removal_request(ep, gid, user_id), as_role=admin)
+    if not is_2xx(removed):
+        return False, None
+    try:
+        kept = await ctx.send_spec(read, as_role=user)
+        if not is_2xx(kept) or access_outcome(kept, login_paths(ctx)) != ALLOW:
+            return True, None
+        if not await relogin(ctx, user) or is_2xx(fresh := await ctx.send_spec(read, as_role=user)):
+            return True, None  # the removal did not take effect at all (or no fresh session to compare)
+    finally:
+        await ctx.reset(relogin=[user])
+    summary = (f"{admin} removed {user} from the group ({ep.method} {removed.request.url} -> {removed.status}); "
+               f"{user}'s existing session still gets {kept.status} on {read.method} {kept.request.url}, "
+               f"a fresh login gets {fresh.status}")
+    return True, _with_role(ctx.finding(
+        title=f"Group removal not effective until re-login ({ep.method} {ep.path})",
+        confidence=Confidence.confirmed, evidence=exchange_evidence(kept, summary),
+        location=ctx.location(ep=ep), url=removed.request.url), user)
+

@@ -29,6 +29,7 @@ from bastion.findings.evidence import (
 )
 from bastion.findings.model import Confidence, Evidence, Finding, InputRef, Location
 from bastion.payloads.corpus import render
+from bastion.payloads.prefilter import search as prefiltered_search
 from bastion.surface.model import EntryPoint, Input
 from bastion.surface.requests import RequestSpec, build_request
 from bastion.surface.sampling import sample_get_requests
@@ -250,8 +251,8 @@ class StackSignature:
 def new_signature(text: str, baseline: str, sigs: list[StackSignature]) -> tuple[StackSignature, str] | None:
     """The first signature in `text` that the baseline does not show, with the matched text."""
     for sig in sigs:
-        m = re.search(sig.regex, text)
-        if m and not re.search(sig.regex, baseline):
+        m = prefiltered_search(sig.regex, text)
+        if m and not prefiltered_search(sig.regex, baseline):
             return sig, m.group(0)
     return None
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -21,10 +22,22 @@ from bastion.findings.evidence import body_matches, exchange_evidence, note, pro
 from bastion.findings.model import Confidence, Evidence, Finding, Reproduction
 from bastion.findings.reproduce import curl_command
 from bastion.fuzz.contract import document_candidates, find_operation, load_local, parse_served
+from bastion.fuzz.latency import Verdict, retime, suspects
 from bastion.fuzz.oracles import StackSignature
 from bastion.fuzz.runner import EntryReport, Failure, access_score, choose_role, describe, fuzz_entry_point
 from bastion.fuzz.shape import shape_from_inputs, with_json_schema
-from bastion.fuzz.strategies import base_example, build_example_request
+from bastion.fuzz.stateful import (
+    ChainFailure,
+    ResourceReport,
+    chain_curl,
+    chain_pytest,
+    describe_chain,
+    discover_resources,
+    failing_operation,
+    flaw_signs,
+    fuzz_resource,
+)
+from bastion.fuzz.strategies import base_example, build_example_request, example_key
 from bastion.surface.openapi import OpenAPIDocument
 from bastion.target.client import ProbeClient
 
@@ -194,3 +207,158 @@ async def fuzz_sink(ctx: CheckContext) -> AsyncIterator[Finding]:
     report, failure = got
     kind = failure.events[0].kind if failure.events else "sensor"
     yield _finding(ctx, report, failure, f"Fuzzed value reached a {kind} sink as text", Confidence.confirmed)
+
+
+# --- latency outliers (bastion/fuzz/latency.py) --------------------------------------------------
+
+
+@check(id="fuzz.latency", threat="fuzz.latency", scope="entry", cost=0.1, shard="family")
+async def fuzz_latency(ctx: CheckContext) -> AsyncIterator[Finding]:
+    """A fuzzed example that is slow every time it is re-sent while the valid request stays fast."""
+    report = await entry_report(ctx)
+    if isinstance(report, str):
+        ctx.skip(report)
+        return
+    shape = report.shape
+    candidates = suspects(report.timings) if shape is not None else []
+    if shape is None or not candidates:
+        return
+    ep = report.ep
+    base = base_example(shape)
+    prior = [t for e, t in report.timings if example_key(e) == example_key(base)]
+
+    async def send(example: dict[str, Any]) -> Any:
+        spec = build_example_request(ep, shape, example)
+        return await ctx.send(spec.method, spec.path, as_role=report.role or "anonymous", **spec.kwargs())
+
+    verdict = None
+    async with _RUNS.setdefault(ctx.client, _FuzzRun()).lock:  # alone on the target: timings stay clean
+        try:
+            for example, _ in candidates:
+                if example_key(example) != example_key(base):
+                    verdict = await retime(send, example, base, prior)
+                    if verdict is not None:
+                        break
+        finally:
+            if ep.method not in READ_ONLY_METHODS:
+                await ctx.reset()
+    if verdict is not None:
+        yield _latency_finding(ctx, report, verdict)
+
+
+def _latency_finding(ctx: CheckContext, report: EntryReport, verdict: Verdict[dict[str, Any]]) -> Finding:
+    slowest = max(verdict.exchanges, key=lambda ex: ex.elapsed)
+    times = ", ".join(f"{t:.2f}s" for t in verdict.suspect_s)
+    summary = (f"re-sent {len(verdict.suspect_s)} times: {times}; the valid request interleaved: median "
+               f"{verdict.baseline_median * 1000:.0f} ms (threshold {verdict.threshold:.2f}s)")
+    example = json.dumps(describe(verdict.example), sort_keys=True, default=repr, ensure_ascii=True)[:2000]
+    evidence = [*exchange_evidence(slowest, summary),
+                note(f"slow example, as {report.role or 'anonymous'}", example), note("timings", summary)]
+    found = ctx.finding(title=f"Input makes the handler slow ({min(verdict.suspect_s):.1f}s or more vs "
+                              f"{verdict.baseline_median * 1000:.0f} ms for a valid request)",
+                        confidence=Confidence.firm, evidence=evidence, location=ctx.location(url=slowest.request.url))
+    return found.model_copy(update={"role": report.role,
+                                    "reproduction": Reproduction(curl=curl_command(proof_from(slowest), ctx.target))})
+
+
+# --- stateful sequences (bastion/fuzz/stateful.py) ----------------------------------------------
+
+
+@dataclass
+class _StatefulRun:
+    """One scan's stateful results, shared by the fuzz.state* checks (the first to run computes them)."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    reports: list[ResourceReport] | None = None
+
+
+_STATEFUL: weakref.WeakKeyDictionary[ProbeClient, _StatefulRun] = weakref.WeakKeyDictionary()
+
+
+async def stateful_reports(ctx: CheckContext) -> list[ResourceReport] | str:
+    """The chains' results per resource (run once per scan), or why there are none."""
+    if ctx.fuzz_budget <= 0:
+        return "fuzzing disabled (--fuzz-budget 0)"
+    run = _STATEFUL.setdefault(ctx.client, _StatefulRun())
+    async with run.lock:
+        if run.reports is None:
+            fuzz_run = _RUNS.setdefault(ctx.client, _FuzzRun())
+            async with fuzz_run.lock:
+                if fuzz_run.docs is None:
+                    fuzz_run.docs = await _documents(ctx)
+            resources = discover_resources(fuzz_run.docs or [], ctx.surface)
+            sigs = [StackSignature(s["name"], s["regex"]) for s in ctx.payloads.get("config_stack_signatures")]
+            reports: list[ResourceReport] = []
+            try:
+                for res in resources:
+                    reports.append(await fuzz_resource(ctx, res, ctx.fuzz_budget, sigs, ctx.rng.getrandbits(64),
+                                                       fuzz_run.docs or []))
+            finally:
+                if any(r.requests for r in reports):
+                    await ctx.reset()
+            run.reports = reports
+    if not run.reports:
+        return "no resource with a create operation and an item route"
+    return run.reports
+
+
+def _chain_finding(ctx: CheckContext, rep: ResourceReport, failure: ChainFailure, confidence: Confidence) -> Finding:
+    res = rep.resource
+    last = failure.steps[-1]
+    created = failure.steps[0].body
+    written = next((r.body for r in reversed(failure.steps) if r.step.action == "update"), None)
+    chain = describe_chain(failure)
+    bodies = {f"{r.step.action} as {r.role}": describe(r.body) for r in failure.steps if r.body}
+    evidence = [*exchange_evidence(last.ex, failure.detail, marker=failure.marker or None),
+                note(f"minimal sequence ({res.origin}; id from {failure.id_expression})", chain),
+                note("generated bodies (hypothesis, shrunk)",
+                     json.dumps(bodies, sort_keys=True, default=repr, ensure_ascii=True)[:2000])]
+    ep = failing_operation(failure, res)
+    found = ctx.finding(title=f"{failure.detail} ({chain})"[:300], confidence=confidence, evidence=evidence,
+                        location=ctx.location(ep=ep, url=last.ex.request.url))
+    name = "test_" + re.sub(r"[^a-z0-9]+", "_", f"{ctx.spec.id}_{ep.path}".lower()).strip("_")[:60] + "_is_fixed"
+    signs = flaw_signs(failure, written, created)
+    return found.model_copy(update={
+        "role": last.role if last.role != "anonymous" else rep.owner,
+        "reproduction": Reproduction(curl=chain_curl(failure, ctx.target),
+                                     pytest=chain_pytest(failure, ctx.target, name, signs))})
+
+
+async def _chain_failures(ctx: CheckContext, kinds: tuple[str, ...]) -> AsyncIterator[tuple[ResourceReport,
+                                                                                             ChainFailure]]:
+    reports = await stateful_reports(ctx)
+    if isinstance(reports, str):
+        ctx.skip(reports)
+        return
+    for rep in reports:
+        for kind in kinds:
+            if kind in rep.failures:
+                yield rep, rep.failures[kind]
+
+
+@check(id="fuzz.stateful", threat="fuzz.stateful", scope="target", cost=1.0, shard="family")
+async def fuzz_stateful(ctx: CheckContext) -> AsyncIterator[Finding]:
+    """A create → read → update → delete sequence that crashes a handler or reaches a sink."""
+    async for rep, failure in _chain_failures(ctx, ("crash", "sink")):
+        yield _chain_finding(ctx, rep, failure, Confidence.confirmed if failure.kind == "sink" else Confidence.firm)
+
+
+@check(id="fuzz.state-delete", threat="fuzz.state-delete", scope="target", cost=0.1, shard="family")
+async def fuzz_state_delete(ctx: CheckContext) -> AsyncIterator[Finding]:
+    """The owner's DELETE answered 200/204, yet the resource (with its content) is still readable."""
+    async for rep, failure in _chain_failures(ctx, ("delete",)):
+        yield _chain_finding(ctx, rep, failure, Confidence.confirmed)
+
+
+@check(id="fuzz.state-update", threat="fuzz.state-update", scope="target", cost=0.1, shard="family")
+async def fuzz_state_update(ctx: CheckContext) -> AsyncIterator[Finding]:
+    """An update answered 2xx, yet reading the resource back shows the old value."""
+    async for rep, failure in _chain_failures(ctx, ("update",)):
+        yield _chain_finding(ctx, rep, failure, Confidence.firm)
+
+
+@check(id="fuzz.state-access", threat="fuzz.state-access", scope="target", cost=0.1, shard="family")
+async def fuzz_state_access(ctx: CheckContext) -> AsyncIterator[Finding]:
+    """Another role or anonymous read or changed a created resource the access policy reserves to others."""
+    async for rep, failure in _chain_failures(ctx, ("access",)):
+        yield _chain_finding(ctx, rep, failure, Confidence.confirmed)

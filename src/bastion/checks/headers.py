@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 import httpx
 
@@ -371,7 +372,7 @@ async def cookie_flags(ctx: CheckContext) -> AsyncIterator[Finding]:
                 continue
             reported.add(cookie.name)
             path = httpx.URL(hop.request.url).path if hop is not s.ex or s.ex.history else s.path
-            yield ctx.finding(
+            yield located_by_cookie_sensor(ctx, s.ex, cookie.name, missing, ctx.finding(
                 title=f"Cookie {cookie.name!r} set without {', '.join(missing)}",
                 confidence=Confidence.confirmed,
                 severity="low" if all(f.startswith("SameSite") for f in missing) else None,
@@ -380,5 +381,21 @@ async def cookie_flags(ctx: CheckContext) -> AsyncIterator[Finding]:
                 evidence=[*exchange_evidence(hop, f"Set-Cookie {cookie.name} lacks {', '.join(missing)}",
                                              cookie.name + "="),
                           note("Set-Cookie", stable_cookie(cookie.raw))],
-                proof=proof_from(hop, *_flag_conditions(cookie, missing)))
+                proof=proof_from(hop, *_flag_conditions(cookie, missing))))
 
+
+def located_by_cookie_sensor(ctx: CheckContext, sample: Exchange, name: str, missing: list[str],
+                             finding: Finding) -> Finding:
+    """Add the cookie sensor's view (in-process targets): the app's file:line that set the cookie
+    without those flags, or the framework configuration that decides them."""
+    from bastion.sensors import cookies, request_key
+
+    call = cookies.explaining_call(ctx.sensors, name, missing, request_key(proof_from(sample).request))
+    if call is None:
+        return finding
+    evidence = cookies.call_evidence(call)
+    update: dict[str, Any] = {"evidence": [*finding.evidence, evidence]}
+    if "file" in evidence.meta:
+        update["location"] = finding.location.model_copy(
+            update={"file": evidence.meta["file"], "line": int(evidence.meta["line"])})
+    return finding.model_copy(update=update)

@@ -57,6 +57,8 @@ WELL_KNOWN_JWKS = ("/.well-known/jwks.json", "/.well-known/openid-configuration"
 MIN_SECRET_TO_MASK = 12
 # Reading these ends a session or changes state even on GET: never use them as probes.
 _UNSAFE_GET = re.compile(r"log-?out|sign-?out|delete|remove|destroy|revoke", re.IGNORECASE)
+# The signed-in user's own views first: they are protected on nearly every app.
+_IDENTITY_PATH = re.compile(r"(^|/)(me|account|profile|session|whoami|userinfo)(/|$)", re.IGNORECASE)
 _LIKELY_PROTECTED = re.compile(r"(^|/)(api|me|account|profile|user|users|session|dashboard)(/|$)", re.IGNORECASE)
 _JWKS_PATH = re.compile(r"jwks|/certs$|/keys$", re.IGNORECASE)
 _REFRESH_FIELD = re.compile(r"^refresh[_-]?token$|^refreshtoken$|^refresh$", re.IGNORECASE)
@@ -219,17 +221,22 @@ def _probe_candidates(ctx: CheckContext) -> list[EntryPoint]:
            if ep.method == "GET" and not _UNSAFE_GET.search(ep.path)
            and not any(i.location == "path" for i in ep.inputs)]
     # Cheap GETs that usually need a login first: API, "me", account pages.
-    eps.sort(key=lambda ep: (0 if _LIKELY_PROTECTED.search(ep.path) else 1, ep.path))
+    eps.sort(key=lambda ep: (0 if _IDENTITY_PATH.search(ep.path) else 1 if _LIKELY_PROTECTED.search(ep.path) else 2,
+                             ep.path))
     return eps[:MAX_PROBE_CANDIDATES]
 
 
-async def protected_probes(ctx: CheckContext, sample: TokenSample) -> list[Probe]:
-    """Up to MAX_PROBES GET entry points that the sample's token opens and anonymity does not."""
+async def protected_probes(ctx: CheckContext, sample: TokenSample, limit: int = MAX_PROBES) -> list[Probe]:
+    """Up to `limit` GET entry points that the sample's token opens and anonymity does not.
+
+    The list found so far is kept per role and carrier; a caller asking for more probes continues the search.
+    """
     key = f"probes:{sample.role}:{sample.carrier.label()}"
-    if key in ctx.memo:
-        return list(ctx.memo[key])
-    probes: list[Probe] = []
-    for ep in _probe_candidates(ctx):
+    probes, searched = ctx.memo.get(key, ([], 0))
+    candidates = _probe_candidates(ctx)
+    while len(probes) < limit and searched < len(candidates):
+        ep = candidates[searched]
+        searched += 1
         spec = build_request(ep)
         genuine = await send_token(ctx, spec, sample.carrier, sample.token)
         if not _is_2xx(genuine):
@@ -237,10 +244,8 @@ async def protected_probes(ctx: CheckContext, sample: TokenSample) -> list[Probe
         anonymous = await send_token(ctx, spec, None, None)
         if anonymous.status in (401, 403) or is_login_redirect(anonymous, _login_paths(ctx)):
             probes.append(Probe(ep, spec, genuine))
-            if len(probes) >= MAX_PROBES:
-                break
-    ctx.memo[key] = probes
-    return list(probes)
+    ctx.memo[key] = (probes, searched)
+    return list(probes[:limit])
 
 
 async def accepted(ctx: CheckContext, probe: Probe, sample: TokenSample, token: str) -> Exchange | None:
@@ -340,7 +345,8 @@ async def signature_unchecked(ctx: CheckContext) -> AsyncIterator[Finding]:
         iat = sample.decoded.claims.get("iat")
         change = {"iat": iat - 1} if isinstance(iat, int) else {"jti": ctx.canary()}
         tampered = with_claims(sample.token, change)
-        for probe in await protected_probes(ctx, sample):
+        # One request per probe: worth trying every candidate (one handler may decode without verifying).
+        for probe in await protected_probes(ctx, sample, limit=MAX_PROBE_CANDIDATES):
             ex = await accepted(ctx, probe, sample, tampered)
             if ex is not None:
                 probe.verifies = False
@@ -657,3 +663,89 @@ async def _replay_spent_refresh(ctx: CheckContext, endpoints: list[tuple[EntryPo
                                   proof=proof_from(second, status_in(second.status)), location=ctx.location(ep=ep))
             return finding.model_copy(update={"role": replay.role})
     return None
+
+
+# --- expired / not-yet-valid tokens of Bastion's IdP double ------------------------------------------------
+
+# How far past `exp` (and ahead of `nbf`) the minted tokens are: beyond any sane clock-skew leeway.
+IDP_TOKEN_SKEW_S = 3600
+IDP_PROBE_SUBJECT = "bastion-probe"
+
+
+def _idp_samples(ctx: CheckContext) -> list[tuple[Any, TokenSample]]:
+    """(IdP double, token) pairs: roles' tokens the double issued, else a token it issues for Bastion."""
+    from bastion.resilience.wiring import doubles_for  # engine-side plumbing, imported only when used
+
+    wired = doubles_for(ctx.target)
+    out: list[tuple[Any, TokenSample]] = []
+    for name, item in sorted(wired.deps.items()) if wired is not None else []:
+        if item.kind != "oidc":
+            continue
+        idp = item.double
+        own = [s for s in role_tokens(ctx) if s.decoded.claims.get("iss") == idp.issuer]
+        if own:
+            out += [(idp, s) for s in _by_carrier(own)]
+            continue
+        dep = ctx.config.dependencies.get(name) if ctx.config is not None else None
+        token = idp.issue(IDP_PROBE_SUBJECT, audience=getattr(dep, "audience", None) or None)
+        out.append((idp, TokenSample("anonymous", token, Carrier("header", "Authorization", "Bearer "),
+                                     decode_unverified(token))))
+    return out
+
+
+def _idp_copies(idp: Any, sample: TokenSample) -> list[tuple[str, str]]:
+    """The sample's claims re-issued by the IdP's current key: once expired, once not yet valid."""
+    claims = {k: v for k, v in sample.decoded.claims.items() if k not in ("sub", "jti")}
+    sub = str(sample.decoded.claims.get("sub", IDP_PROBE_SUBJECT))
+    now = int(idp.now())
+    exp, iat = claims.get("exp"), claims.get("iat")
+    lifetime = int(exp - iat) if isinstance(exp, int | float) and isinstance(iat, int | float) else 300
+    expired = idp.issue(sub, **{**claims, "iat": now - lifetime - IDP_TOKEN_SKEW_S,
+                                "nbf": now - lifetime - IDP_TOKEN_SKEW_S, "exp": now - IDP_TOKEN_SKEW_S})
+    early = idp.issue(sub, **{**claims, "iat": now, "nbf": now + IDP_TOKEN_SKEW_S,
+                              "exp": now + IDP_TOKEN_SKEW_S + lifetime})
+    return [("expired", expired), ("not yet valid", early)]
+
+
+def _without_key_ids(finding: Finding, idp: Any) -> Finding:
+    """The IdP double's key ids (hashes of fresh random keys) named instead: equal runs, equal evidence."""
+    kids = [str(k["kid"]) for k in idp.jwks()["keys"] if k.get("kid")]
+
+    def clean(text: str) -> str:
+        for kid in kids:
+            text = text.replace(kid, "<idp key id>")
+        return text
+
+    return finding.model_copy(update={"evidence": [e.model_copy(update={"content": clean(e.content)})
+                                                   for e in finding.evidence]})
+
+
+@check(id="jwt.expired-accepted-idp", threat="jwt.expired-accepted-idp", scope="target", shard="check",
+       needs=("oidc",))
+async def expired_idp_token(ctx: CheckContext) -> AsyncIterator[Finding]:
+    """Tokens signed by Bastion's IdP double with `exp` passed (or `nbf` ahead), on IdP-protected entry points."""
+    from bastion.resilience.probing import stable  # the doubles' ephemeral addresses named instead
+    from bastion.resilience.wiring import doubles_for
+
+    samples = _idp_samples(ctx)
+    if not samples:
+        ctx.skip("no identity provider wired to Bastion's OIDC double (dependencies: kind oidc, double: true)")
+        return
+    for idp, sample in samples:
+        for probe in await protected_probes(ctx, sample):
+            if not await verifies_signature(ctx, probe, sample):
+                continue  # accepts anything: jwt.signature-unchecked reports it
+            for label, token in _idp_copies(idp, sample):
+                ex = await accepted(ctx, probe, sample, token)
+                if ex is None:
+                    continue
+                who = "a token it issued for Bastion" if sample.role == "anonymous" else f"the {sample.role} token"
+                finding = accepted_finding(
+                    ctx, sample, probe, ex, token,
+                    title=f"{label.capitalize()} identity-provider token accepted on {probe.ep.key}",
+                    summary=f"{who}, re-issued by the IdP with "
+                            + (f"exp {IDP_TOKEN_SKEW_S} s in the past" if label == "expired"
+                               else f"nbf {IDP_TOKEN_SKEW_S} s in the future") + " and correctly signed")
+                finding = _without_key_ids(stable(finding, doubles_for(ctx.target)), idp)
+                yield finding.model_copy(update={"role": None}) if sample.role == "anonymous" else finding
+                break

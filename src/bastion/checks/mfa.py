@@ -71,15 +71,23 @@ def _login_response(ctx: CheckContext, role: str, exchanges: list[Exchange]) -> 
     return None
 
 
-async def _pending(ctx: CheckContext, role: str, cookies: dict[str, str] | None = None) -> PendingLogin | None:
-    """A fresh password-only login of `role` and its MFA step; None when either cannot be found."""
+async def _password_login(ctx: CheckContext, role: str,
+                          cookies: dict[str, str] | None) -> tuple[RoleSession, Exchange] | None:
+    """A fresh password-only login of `role` and the login's own answer; None when either is missing."""
     fresh = await fresh_login(ctx, role, cookies=cookies, second_factor=False)
     if fresh is None:
         return None
     session, exchanges = fresh
     login_ex = _login_response(ctx, role, exchanges)
-    if login_ex is None:
+    return None if login_ex is None else (session, login_ex)
+
+
+async def _pending(ctx: CheckContext, role: str, cookies: dict[str, str] | None = None) -> PendingLogin | None:
+    """A fresh password-only login of `role` and its MFA step; None when either cannot be found."""
+    login = await _password_login(ctx, role, cookies)
+    if login is None:
         return None
+    session, login_ex = login
     try:
         step = await find_mfa_step(ctx.client, role, ctx.role_configs[role], session, login_ex)
     except ConfigError:  # this role's MFA step cannot be found from the login's answer
@@ -102,6 +110,26 @@ def _step_location(step: MfaStep, field: str | None = None) -> Location:
 
 async def _fully_in(ctx: CheckContext, pending: PendingLogin, page: MembersPage) -> tuple[bool, Exchange]:
     return await authenticated(ctx, page, dict(pending.session.cookies), headers=dict(pending.session.headers))
+
+
+async def _complete(ctx: CheckContext, pending: PendingLogin, secret: str, at_step: int, *,
+                    refuse_limited: bool = False) -> Exchange | None:
+    """Submit `secret`'s code of `at_step`: the answer when it completes the MFA step, else None."""
+    ex = await _submit(ctx, pending, code_at_step(secret, at_step))
+    if (refuse_limited and _limited(ex)) or not mfa_completed(ex, pending.step, pending.session.login_path):
+        return None
+    mark_accepted(ctx.client, secret, at_step)
+    return ex
+
+
+async def _enter(ctx: CheckContext, pending: PendingLogin, page: MembersPage, secret: str, at_step: int, *,
+                 refuse_limited: bool = False) -> tuple[Exchange, Exchange] | None:
+    """Complete the MFA step as `_complete` does, then reach `page`: (code answer, page answer), or None."""
+    ex = await _complete(ctx, pending, secret, at_step, refuse_limited=refuse_limited)
+    if ex is None:
+        return None
+    ok, page_ex = await _fully_in(ctx, pending, page)
+    return (ex, page_ex) if ok else None
 
 
 def _codes_near(secret: str, spread: int = MAX_STEPS_AHEAD + 2) -> set[str]:
@@ -151,15 +179,10 @@ async def otp_not_bound(ctx: CheckContext) -> AsyncIterator[Finding]:
         if code in _codes_near(_secret(ctx, victim)):
             continue  # the two seeds agree on this code by chance: no evidence either way
         pending = await _pending(ctx, victim)
-        if pending is None:
+        entered = None if pending is None else await _enter(ctx, pending, page, _secret(ctx, other), at_step)
+        if pending is None or entered is None:
             continue
-        ex = await _submit(ctx, pending, code)
-        if not mfa_completed(ex, pending.step, pending.session.login_path):
-            continue
-        mark_accepted(ctx.client, _secret(ctx, other), at_step)
-        ok, page_ex = await _fully_in(ctx, pending, page)
-        if not ok:
-            continue
+        ex, page_ex = entered
         yield ctx.finding(
             title=f"{victim}'s MFA step accepts {other}'s one-time code",
             confidence=Confidence.confirmed, location=_step_location(pending.step),
@@ -179,20 +202,14 @@ async def otp_reuse(ctx: CheckContext) -> AsyncIterator[Finding]:
         first = await _pending(ctx, role)
         if page is None or first is None:
             continue
-        code, at_step = next_code(ctx.client, _secret(ctx, role))
-        ex = await _submit(ctx, first, code)
-        if not mfa_completed(ex, first.step, first.session.login_path):
+        _, at_step = next_code(ctx.client, _secret(ctx, role))
+        ex = await _complete(ctx, first, _secret(ctx, role), at_step)
+        second = None if ex is None else await _pending(ctx, role)
+        # The same code again (marking it accepted twice changes nothing).
+        entered = None if second is None else await _enter(ctx, second, page, _secret(ctx, role), at_step)
+        if ex is None or second is None or entered is None:
             continue
-        mark_accepted(ctx.client, _secret(ctx, role), at_step)
-        second = await _pending(ctx, role)
-        if second is None:
-            continue
-        again = await _submit(ctx, second, code)
-        if not mfa_completed(again, second.step, second.session.login_path):
-            continue
-        ok, page_ex = await _fully_in(ctx, second, page)
-        if not ok:
-            continue
+        again, page_ex = entered
         yield ctx.finding(
             title=f"One-time code accepted twice ({role})", confidence=Confidence.confirmed,
             location=_step_location(second.step),
@@ -244,14 +261,11 @@ async def otp_guessing(ctx: CheckContext) -> AsyncIterator[Finding]:
                     break
             if len(answers) < len(wrong):
                 continue  # limited (or a wrong code passed, which is not this check's proof)
-            code, at_step = next_code(ctx.client, _secret(ctx, role))
-            right = await _submit(ctx, pending, code)
-            if _limited(right) or not mfa_completed(right, pending.step, pending.session.login_path):
+            _, at_step = next_code(ctx.client, _secret(ctx, role))
+            entered = await _enter(ctx, pending, page, _secret(ctx, role), at_step, refuse_limited=True)
+            if entered is None:
                 continue
-            mark_accepted(ctx.client, _secret(ctx, role), at_step)
-            ok, page_ex = await _fully_in(ctx, pending, page)
-            if not ok:
-                continue
+            right, page_ex = entered
             yield ctx.finding(
                 title=f"Unlimited one-time-code guesses ({role}: {len(wrong)} wrong codes, then logged in)",
                 confidence=Confidence.confirmed, location=_step_location(pending.step),
@@ -381,11 +395,5 @@ async def remember_device(ctx: CheckContext) -> AsyncIterator[Finding]:
 async def _unchallenged_login(ctx: CheckContext, role: str, cookies: dict[str, str],
                               step: MfaStep) -> tuple[RoleSession, Exchange] | None:
     """A password-only login carrying `cookies` that was *not* asked for the second factor; else None."""
-    fresh = await fresh_login(ctx, role, cookies=cookies, second_factor=False)
-    if fresh is None:
-        return None
-    session, exchanges = fresh
-    login_ex = _login_response(ctx, role, exchanges)
-    if login_ex is None:
-        return None
-    return None if _challenged(login_ex, step) else (session, login_ex)
+    login = await _password_login(ctx, role, cookies)
+    return None if login is None or _challenged(login[1], step) else login

@@ -18,6 +18,7 @@ from bastion.checks.registry import check
 from bastion.engine.context import CheckContext
 from bastion.findings.model import Finding
 from bastion.findings.redact import Redactor
+from bastion.identity.jwt import JWT_IN_TEXT
 from bastion.identity.probe import fresh_login
 from bastion.sensors.events import SensorEvent
 from bastion.sensors.exercise import NO_SENSORS, exercise, sensor_finding, stable_order
@@ -68,6 +69,8 @@ async def secrets_in_logs(ctx: CheckContext) -> AsyncIterator[Finding]:
             continue
         for leak in classify_log(event.raw_detail, secrets=secrets, secret_fields=secret_fields,
                                  pii_fields=pii_fields):
+            if JWT_IN_TEXT.search(leak.value):
+                continue  # tokens are jwt.token-in-logs' findings: one record, one finding
             site = (event.file, event.line or 0, leak.kind)
             by_site.setdefault(site, (event, []))[1].append(leak)
     for site in sorted(by_site):

@@ -66,7 +66,7 @@ OTHER_AUDIENCE = "bastion-other-service"
 WRONG_KEY = "bastion-not-the-producers-key"
 
 
-@check(id="queues.unsafe-deserialization", threat="queues.unsafe-deserialization", scope="target")
+@check(id="queues.unsafe-deserialization", threat="queues.unsafe-deserialization", scope="target", needs=("queue",))
 @stabilized
 async def unsafe_deserialization(ctx: CheckContext) -> AsyncIterator[Finding]:
     """Publish object-loader documents (pickle, YAML, jsonpickle) calling compile(canary); the sensor decides."""
@@ -118,7 +118,7 @@ async def _publish_poison(ctx: CheckContext, qt: QueueTarget) -> list[tuple[str,
     return sent
 
 
-@check(id="queues.poison-lost", threat="queues.poison-lost", scope="target")
+@check(id="queues.poison-lost", threat="queues.poison-lost", scope="target", needs=("queue",))
 @stabilized
 async def poison_lost(ctx: CheckContext) -> AsyncIterator[Finding]:
     """A message the consumer cannot process must end in the dead-letter queue, not vanish."""
@@ -141,7 +141,7 @@ async def poison_lost(ctx: CheckContext) -> AsyncIterator[Finding]:
             break
 
 
-@check(id="queues.dlq-trace", threat="queues.dlq-trace", scope="target")
+@check(id="queues.dlq-trace", threat="queues.dlq-trace", scope="target", needs=("queue",))
 @stabilized
 async def dlq_trace(ctx: CheckContext) -> AsyncIterator[Finding]:
     """A dead-lettered message must carry the trace id it was published with."""
@@ -171,7 +171,7 @@ async def _processed(ctx: CheckContext, qt: QueueTarget, body: bytes, headers: d
     return await effect_count(ctx, qt, canary)
 
 
-@check(id="queues.replay-accepted", threat="queues.replay-accepted", scope="target")
+@check(id="queues.replay-accepted", threat="queues.replay-accepted", scope="target", needs=("queue",))
 @stabilized
 async def replay_accepted(ctx: CheckContext) -> AsyncIterator[Finding]:
     """The model's sample message, signed and published twice as is, must have its effect once."""
@@ -193,7 +193,7 @@ async def replay_accepted(ctx: CheckContext) -> AsyncIterator[Finding]:
                           proof=proof_from(ex, status_in(ex.status)), url=ex.request.url)
 
 
-@check(id="queues.unsigned-accepted", threat="queues.unsigned-accepted", scope="target")
+@check(id="queues.unsigned-accepted", threat="queues.unsigned-accepted", scope="target", needs=("queue",))
 @stabilized
 async def unsigned_accepted(ctx: CheckContext) -> AsyncIterator[Finding]:
     """With signing declared, the sample message without a signature or with a wrong one must have no effect."""
@@ -229,7 +229,7 @@ async def unsigned_accepted(ctx: CheckContext) -> AsyncIterator[Finding]:
                               url=last.request.url)
 
 
-@check(id="queues.service-token", threat="queues.service-token", scope="target")
+@check(id="queues.service-token", threat="queues.service-token", scope="target", needs=("oidc",))
 @stabilized
 async def service_token(ctx: CheckContext) -> AsyncIterator[Finding]:
     """IdP tokens for another audience, expired, or unsigned must not open a service-to-service entry point."""

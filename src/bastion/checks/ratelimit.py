@@ -6,7 +6,7 @@ account Bastion signs up itself, need `ctx.may_write` and restore the target wit
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from bastion.checks.registry import check
 from bastion.engine.context import CheckContext
@@ -88,25 +88,35 @@ async def _guess(ctx: CheckContext, login: AuthEndpoint, identity: str, password
                        evidence=evidence, location=ctx.location(method=login.method, path=login.path))
 
 
-@check(id="ratelimit.login", threat="ratelimit.login", scope="target", cost=90.0)
-async def login_rate_limit(ctx: CheckContext) -> AsyncIterator[Finding]:
-    """Many wrong passwords, then the right one: still accepted with no sign of a limit = finding."""
-    auth = _auth(ctx)
+async def _probe_writable(ctx: CheckContext, endpoints: list[AuthEndpoint],
+                          probe: Callable[[AuthEndpoint], Awaitable[Finding | None]]) -> AsyncIterator[Finding]:
+    """`probe` every endpoint Bastion may write to; restore the target once afterwards if anything was sent."""
     wrote = False
     try:
-        for login in auth.logins:
-            if not login.password_field or not ctx.may_write(login.method, login.path):
+        for endpoint in endpoints:
+            if not ctx.may_write(endpoint.method, endpoint.path):
                 continue
             wrote = True
-            subject = await _login_subject(ctx, auth, login)
-            if subject is None:
-                continue
-            finding = await _guess(ctx, login, *subject)
+            finding = await probe(endpoint)
             if finding is not None:
                 yield finding
     finally:
         if wrote:
             await ctx.reset()
+
+
+async def _probe_login(ctx: CheckContext, auth: AuthSurface, login: AuthEndpoint) -> Finding | None:
+    subject = await _login_subject(ctx, auth, login)
+    return None if subject is None else await _guess(ctx, login, *subject)
+
+
+@check(id="ratelimit.login", threat="ratelimit.login", scope="target", cost=90.0)
+async def login_rate_limit(ctx: CheckContext) -> AsyncIterator[Finding]:
+    """Many wrong passwords, then the right one: still accepted with no sign of a limit = finding."""
+    auth = _auth(ctx)
+    logins = [login for login in auth.logins if login.password_field]
+    async for finding in _probe_writable(ctx, logins, lambda login: _probe_login(ctx, auth, login)):
+        yield finding
 
 
 async def _reset_subject(ctx: CheckContext, auth: AuthSurface, reset: AuthEndpoint) -> tuple[str, str] | None:
@@ -126,35 +136,31 @@ async def _reset_subject(ctx: CheckContext, auth: AuthSurface, reset: AuthEndpoi
     return next(((email, f"role {role}") for role, email in emails.items()), None)
 
 
+async def _flood_reset(ctx: CheckContext, auth: AuthSurface, reset: AuthEndpoint) -> Finding | None:
+    """Many reset requests for one account; a finding when none of them shows a limit."""
+    subject = await _reset_subject(ctx, auth, reset)
+    if subject is None or not reset.identity_field:
+        return None
+    identity, label = subject
+    attempts: list[Exchange] = []
+    for _ in range(RESET_ATTEMPTS):
+        ex = await FormSession(ctx.send).submit(reset, {reset.identity_field: identity})
+        attempts.append(ex)
+        if limit_sign(ex, attempts[0] if len(attempts) > 1 else None) or _slowed(attempts) or ex.status >= 400:
+            return None
+    evidence = [*exchange_evidence(attempts[-1], f"reset request #{RESET_ATTEMPTS} for {label}"),
+                note("attempts", f"{RESET_ATTEMPTS} reset requests for one address, each answered "
+                                 f"{attempts[-1].status} with no 423/429/503, Retry-After or limit "
+                                 "message; a silent server-side throttle cannot be seen from here")]
+    return ctx.finding(title=f"No rate limit on password-reset requests ({reset.key})",
+                       confidence=Confidence.tentative, evidence=evidence,
+                       location=ctx.location(method=reset.method, path=reset.path))
+
+
 @check(id="ratelimit.password-reset", threat="ratelimit.password-reset", scope="target")
 async def reset_rate_limit(ctx: CheckContext) -> AsyncIterator[Finding]:
     """Request many resets for one account: no visible limit = finding (tentative: throttling may be silent)."""
     auth = _auth(ctx)
-    wrote = False
-    try:
-        for reset in auth.resets:
-            if not reset.identity_field or not ctx.may_write(reset.method, reset.path):
-                continue
-            wrote = True
-            subject = await _reset_subject(ctx, auth, reset)
-            if subject is None:
-                continue
-            identity, label = subject
-            attempts: list[Exchange] = []
-            for _ in range(RESET_ATTEMPTS):
-                ex = await FormSession(ctx.send).submit(reset, {reset.identity_field: identity})
-                attempts.append(ex)
-                if limit_sign(ex, attempts[0] if len(attempts) > 1 else None) or _slowed(attempts) \
-                        or ex.status >= 400:
-                    break
-            else:
-                evidence = [*exchange_evidence(attempts[-1], f"reset request #{RESET_ATTEMPTS} for {label}"),
-                            note("attempts", f"{RESET_ATTEMPTS} reset requests for one address, each answered "
-                                             f"{attempts[-1].status} with no 423/429/503, Retry-After or limit "
-                                             "message; a silent server-side throttle cannot be seen from here")]
-                yield ctx.finding(title=f"No rate limit on password-reset requests ({reset.key})",
-                                  confidence=Confidence.tentative, evidence=evidence,
-                                  location=ctx.location(method=reset.method, path=reset.path))
-    finally:
-        if wrote:
-            await ctx.reset()
+    resets = [reset for reset in auth.resets if reset.identity_field]
+    async for finding in _probe_writable(ctx, resets, lambda reset: _flood_reset(ctx, auth, reset)):
+        yield finding

@@ -24,6 +24,10 @@ if TYPE_CHECKING:
     pass
 
 Scope = Literal["target", "entry", "input"]
+# What a check may need started (`@check(needs=...)`): a dependency kind (bastion.model.schema.DependencyKind),
+# "alerts" (the alert webhook listener) or "dependencies" (every declared dependency, e.g. outage probes).
+NEEDS = frozenset({"oidc", "queue", "vault", "sqlite", "postgresql", "cache", "smtp", "http", "alerts",
+                   "dependencies"})
 ShardGroup = Literal["entry", "check", "family"]
 CheckFunc = Callable[..., AsyncIterator[Any]]
 
@@ -52,6 +56,10 @@ class CheckSpec:
     shard: ShardGroup = "entry"
     # Estimated requests per unit, for balancing shards (None: a default by scope).
     cost: float | None = None
+    # What the scan must start for this check (see NEEDS): dependency kinds whose doubles it drives, "alerts"
+    # for the alert webhook listener, "dependencies" for every declared dependency. Planning starts only what
+    # the selected checks need (bastion/session.py), so a check reading `doubles_for`/`sinks_for` must say so.
+    needs: tuple[str, ...] = ()
 
     @property
     def family(self) -> str:
@@ -65,8 +73,11 @@ def check(*, id: str, threat: str, scope: Scope, title: str | None = None, sever
           cwe: int | None = None, owasp: tuple[str, ...] | None = None, mitigation: str | None = None,
           locations: tuple[str, ...] = (), methods: tuple[str, ...] = (),
           tags: tuple[str, ...] = (), roles: bool = False, shard: ShardGroup = "entry",
-          cost: float | None = None) -> Callable[[CheckFunc], CheckFunc]:
+          cost: float | None = None, needs: tuple[str, ...] = ()) -> Callable[[CheckFunc], CheckFunc]:
     """Register a check. Metadata not given is taken from the catalog threat."""
+    unknown = sorted(set(needs) - NEEDS)
+    if unknown:
+        raise ValueError(f"check {id!r}: unknown needs {unknown}; choose from {sorted(NEEDS)}")
 
     def register(func: CheckFunc) -> CheckFunc:
         if id in REGISTRY:
@@ -79,6 +90,7 @@ def check(*, id: str, threat: str, scope: Scope, title: str | None = None, sever
             owasp=tuple(owasp) if owasp is not None else tuple(t.owasp_refs),
             mitigation=mitigation or t.mitigation, scope=scope, func=func,
             locations=locations, methods=methods, tags=tags, roles=roles, shard=shard, cost=cost,
+            needs=tuple(needs),
         )
         return func
 

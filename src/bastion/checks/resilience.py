@@ -8,11 +8,17 @@ entry points probed are each dependency's `protects` list (a queue's `consume` e
 anonymous, as every role, and for an IdP with a token it issued, a forged unsigned one and a malformed one.
 A caller is judged against its own healthy answer: only a caller denied while the dependency is healthy can
 "fail open", only a caller allowed while it is healthy must "recover".
+
+Databases and caches count too: a cache with `double: true` is a redis-server behind Bastion's fault proxy;
+a sqlite `path`, a postgresql/cache `url` or a `fault_hook` give an in-process outage (resilience/outage.py)
+that fails the app's new connections to the store. URL targets (`allow_destructive: true`) are tested only
+through doubles listening on a port the running service was wired to; anything else is skipped, with why.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 
 from bastion.checks.registry import check
@@ -52,22 +58,50 @@ LATENCY_S = 3.0
 HOLD_S = 30.0
 # Doubles reached over the network (an in-process fake has no timeout to honour).
 NETWORK_KINDS = ("oidc", "vault")
+# URL targets: how long Bastion waits to see a double's port answer before it skips that dependency.
+REACH_TIMEOUT_S = 2.0
+_HOST_PORT = re.compile(r"[\w.\-\[\]:]+:\d+")
 
 
-def _targets(ctx: CheckContext) -> list[tuple[Wired, object, list[EntryPoint]]]:
+async def _targets(ctx: CheckContext) -> list[tuple[Wired, object, list[EntryPoint]]]:
     """(double, dependency config, protected entry points) for every wired dependency, by name."""
     wired = wired_doubles(ctx)
     if wired is None:
         return []
-    out = []
+    out, unusable = [], []
     for name in sorted(wired.deps):
         dep = dependency_config(ctx, name)
         eps = [ep for ep in protected_entries(ctx, dep) if ctx.may_write(ep.method, ep.path)]
-        if eps:
+        why_not = None if ctx.target.in_process or not eps else await _unusable_remotely(wired.deps[name])
+        if why_not is not None:
+            unusable.append(f"{name}: {why_not}")
+        elif eps:
             out.append((wired.deps[name], dep, eps))
-    if not out:
+    if unusable:
+        ctx.skip("URL target: " + "; ".join(unusable))
+    elif not out:
         ctx.skip("no dependency names entry points it protects (protects: / consume:)")
     return out
+
+
+async def _unusable_remotely(item: Wired) -> str | None:
+    """Why a fault on this dependency cannot reach a service running elsewhere (None: it can).
+
+    Only a double listening on a port (behind Bastion's fault proxy) can be broken for another process: an
+    in-process outage (audit hook) or the in-memory queue exists only inside Bastion.
+    """
+    if getattr(item.double, "in_process_only", False):
+        return "its outage is injected inside Bastion's process, which the running service is not"
+    ports = [a for a in item.addresses if _HOST_PORT.fullmatch(a)]
+    if not ports:
+        return "its double lives inside Bastion's process; the running service cannot be wired to it"
+    host, _, port = ports[0].rpartition(":")
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), REACH_TIMEOUT_S)
+    except (OSError, TimeoutError):
+        return "its double does not answer (stopped?)"
+    writer.close()
+    return None
 
 
 async def _baseline(ctx: CheckContext, ep: EntryPoint, who: list[Caller]) -> dict[str, Exchange]:
@@ -82,15 +116,22 @@ def _reference(who: list[Caller], base: dict[str, Exchange]) -> Exchange | None:
     return None
 
 
+def _broken_thing(wired: Wired, kind: str) -> str:
+    """What Bastion broke: a double it runs, or the app's new connections to a store (in-process outage)."""
+    if getattr(wired.double, "in_process_only", False):
+        return f"Bastion made the app's new connections to its {wired.kind} store fail"
+    return f"Bastion's {wired.kind} double was {fault_label(kind)}"
+
+
 def _title_dep(wired: Wired) -> str:
     return f"dependency '{wired.name}' ({wired.kind})"
 
 
-@check(id="resilience.fail-open", threat="resilience.fail-open", scope="target")
+@check(id="resilience.fail-open", threat="resilience.fail-open", scope="target", needs=("dependencies",))
 @stabilized
 async def fail_open(ctx: CheckContext) -> AsyncIterator[Finding]:
     """Callers denied while the dependency is healthy must stay denied while it is down or erroring."""
-    for wired, dep, eps in _targets(ctx):
+    for wired, dep, eps in await _targets(ctx):
         for ep in eps:
             who = callers(ctx, wired, dep)
             base = await _baseline(ctx, ep, who)
@@ -119,19 +160,19 @@ def _fail_open_finding(ctx: CheckContext, wired: Wired, ep: EntryPoint, kind: st
                        before: Exchange, ex: Exchange) -> Finding:
     evidence = [*exchange_evidence(before, f"{_title_dep(wired)} healthy: {caller.label} is denied"),
                 *exchange_evidence(ex, f"{_title_dep(wired)} {fault_label(kind)}: {caller.label} is let in"),
-                note("fault", f"Bastion's {wired.kind} double was {fault_label(kind)}; the entry point answered "
-                              f"{ex.status} with the content an allowed caller gets")]
+                note("fault", f"{_broken_thing(wired, kind)}; the entry point answered {ex.status} with the "
+                              "content an allowed caller gets")]
     return ctx.finding(title=f"{ep.key} fails open when {_title_dep(wired)} is {kind}: {caller.label} let in",
                        confidence=Confidence.confirmed, evidence=evidence, location=ctx.location(ep=ep),
                        proof=proof_from(ex, status_in(ex.status)), url=ex.request.url)
 
 
-@check(id="resilience.error-leak", threat="resilience.error-leak", scope="target")
+@check(id="resilience.error-leak", threat="resilience.error-leak", scope="target", needs=("dependencies",))
 @stabilized
 async def error_leak(ctx: CheckContext) -> AsyncIterator[Finding]:
     """Answers given while the dependency fails must not name it, quote its errors or show a stack trace."""
     sigs = stack_signatures(ctx)
-    for wired, dep, eps in _targets(ctx):
+    for wired, dep, eps in await _targets(ctx):
         for ep in eps:
             who = callers(ctx, wired, dep)
             base = await _baseline(ctx, ep, who)
@@ -160,11 +201,11 @@ async def _first_leak(ctx: CheckContext, wired: Wired, ep: EntryPoint, who: list
     return None
 
 
-@check(id="resilience.no-recovery", threat="resilience.no-recovery", scope="target")
+@check(id="resilience.no-recovery", threat="resilience.no-recovery", scope="target", needs=("dependencies",))
 @stabilized
 async def no_recovery(ctx: CheckContext) -> AsyncIterator[Finding]:
     """Callers allowed before a dependency failure must be allowed again once it is back."""
-    for wired, dep, eps in _targets(ctx):
+    for wired, dep, eps in await _targets(ctx):
         for ep in eps:
             who = callers(ctx, wired, dep)
             base = await _baseline(ctx, ep, who)
@@ -198,11 +239,11 @@ async def _stuck_after(ctx: CheckContext, wired: Wired, ep: EntryPoint, welcome:
     return None
 
 
-@check(id="resilience.retry-storm", threat="resilience.retry-storm", scope="target")
+@check(id="resilience.retry-storm", threat="resilience.retry-storm", scope="target", needs=("dependencies",))
 @stabilized
 async def retry_storm(ctx: CheckContext) -> AsyncIterator[Finding]:
     """One request may not make the app call an erroring dependency more than MAX_ATTEMPTS times."""
-    for wired, dep, eps in _targets(ctx):
+    for wired, dep, eps in await _targets(ctx):
         for ep in eps:
             who = callers(ctx, wired, dep)
             with fault(wired, "errors"):
@@ -222,11 +263,11 @@ async def retry_storm(ctx: CheckContext) -> AsyncIterator[Finding]:
                         break
 
 
-@check(id="resilience.timeout", threat="resilience.timeout", scope="target")
+@check(id="resilience.timeout", threat="resilience.timeout", scope="target", needs=("dependencies",))
 @stabilized
 async def timeout_honoured(ctx: CheckContext) -> AsyncIterator[Finding]:
     """With the dependency hung, the app must answer before Bastion lets the dependency reply (LATENCY_S)."""
-    for wired, dep, eps in _targets(ctx):
+    for wired, dep, eps in await _targets(ctx):
         if wired.kind not in NETWORK_KINDS:
             continue
         for ep in eps:

@@ -48,6 +48,8 @@ MIN_ENTROPY_BITS = 64
 SEQUENTIAL_STEP = 1000
 _DIGITS = re.compile(r"\d{4,}")
 _JWT = re.compile(r"^[\w-]{8,}\.([\w-]{8,})\.[\w-]*$")
+# A signed client-side session (itsdangerous / Django signing): data[.timestamp].signature, `:` in Django.
+_SIGNED_VALUE = re.compile(r"^(\.?[\w+/=-]{2,})(?:[.:][\w-]{4,8})?[.:][\w+/=-]{16,}$")
 
 
 @dataclass
@@ -303,6 +305,29 @@ def estimate_entropy(ids: list[str]) -> tuple[float, str | None]:
     return bits, None
 
 
+def _b64_json(part: str) -> object:
+    """The JSON a base64 (url-safe or standard) segment encodes, else None."""
+    try:
+        return json.loads(base64.urlsafe_b64decode(part.replace("+", "-").replace("/", "_").rstrip("=")
+                                                   + "=" * (-len(part.rstrip("=")) % 4)))
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def signed_client_value(value: str) -> bool:
+    """Whether a cookie value is signed client-side data (a JWT, an itsdangerous/Django signed payload)."""
+    if _JWT.match(value):
+        header = _b64_json(value.split(".", 1)[0])
+        if isinstance(header, dict) and "alg" in header:
+            return True
+    m = _SIGNED_VALUE.match(value)
+    if m is None:
+        return False
+    # A leading dot marks a zlib-compressed payload; otherwise the payload must be data, not an opaque id
+    # (express-session's `s:<sid>.<sig>` signs a server-side id whose entropy still matters).
+    return m.group(1).startswith(".") or isinstance(_b64_json(m.group(1)), dict)
+
+
 async def _fresh_ids(ctx: CheckContext, s: CookieSession) -> list[str]:
     """Up to ENTROPY_SAMPLES new session ids: anonymous visits if they issue one, else fresh logins."""
     ids: list[str] = []
@@ -329,9 +354,12 @@ async def session_entropy(ctx: CheckContext) -> AsyncIterator[Finding]:
     """Collect fresh session ids and estimate their entropy; repeats, counters or < 64 bits are findings."""
     for s in await _cookie_sessions(ctx):
         ids = [i for i in await _fresh_ids(ctx, s) if i]
+        _keep_secret(ctx, s.role, *ids)
+        # A signed client-side session is the same for the same data within its timestamp's second: its
+        # security is the signature (key, expiry), which other checks judge, not randomness.
+        ids = [i for i in ids if not signed_client_value(i)]
         if len(ids) < 8:
             continue
-        _keep_secret(ctx, s.role, *ids)
         _, why = estimate_entropy(ids)
         if why is None:
             return

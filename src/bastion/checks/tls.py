@@ -62,22 +62,25 @@ def _finding(ctx: CheckContext, endpoint: TlsEndpoint, title: str, evidence: lis
     return finding
 
 
-def _scan_failed(ctx: CheckContext, scan: ProtocolScan) -> bool:
+async def _protocol_scan(ctx: CheckContext, versions: tuple[str, ...]) -> tuple[TlsEndpoint, ProtocolScan] | None:
+    """The endpoint and its scan of `versions`; None (the check skipped) when either is unavailable."""
+    endpoint = _endpoint(ctx)
+    if endpoint is None:
+        return None
+    scan = await _probe(ctx, endpoint, lambda live: scan_protocols(live, versions))
     if scan.error:
         ctx.skip(scan.error)
-        return True
-    return False
+        return None
+    return endpoint, scan
 
 
 @check(id="tls.protocol-outdated", threat="tls.protocol-outdated", scope="target")
 async def protocol_outdated(ctx: CheckContext) -> AsyncIterator[Finding]:
     """SSL 2.0/3.0 or TLS 1.0/1.1 accepted. Bound: one sslyze scan of four protocol versions."""
-    endpoint = _endpoint(ctx)
-    if endpoint is None:
+    scanned = await _protocol_scan(ctx, OUTDATED)
+    if scanned is None:
         return
-    scan = await _probe(ctx, endpoint, lambda live: scan_protocols(live, OUTDATED))
-    if _scan_failed(ctx, scan):
-        return
+    endpoint, scan = scanned
     enabled = [v for v in OUTDATED if scan.enabled(v)]
     if not enabled:
         return
@@ -91,12 +94,10 @@ async def protocol_outdated(ctx: CheckContext) -> AsyncIterator[Finding]:
 @check(id="tls.weak-cipher", threat="tls.weak-cipher", scope="target")
 async def weak_cipher(ctx: CheckContext) -> AsyncIterator[Finding]:
     """NULL, anonymous, export, RC4, 3DES suites, or CBC-only TLS 1.0. Bound: one sslyze scan (all versions)."""
-    endpoint = _endpoint(ctx)
-    if endpoint is None:
+    scanned = await _protocol_scan(ctx, VERSIONS)
+    if scanned is None:
         return
-    scan = await _probe(ctx, endpoint, lambda live: scan_protocols(live, VERSIONS))
-    if _scan_failed(ctx, scan):
-        return
+    endpoint, scan = scanned
     weak = weak_suites(scan)
     if not weak:
         return
@@ -133,32 +134,31 @@ async def _certificate_findings(ctx: CheckContext, kinds: tuple[ProblemKind, ...
         yield _finding(ctx, endpoint, "; ".join(p.title for p in problems), evidence, severity(problems))
 
 
-@check(id="tls.certificate-validity", threat="tls.certificate-validity", scope="target")
-async def certificate_validity(ctx: CheckContext) -> AsyncIterator[Finding]:
-    """The certificate is expired or not yet valid. Bound: one handshake."""
-    async for finding in _certificate_findings(ctx, ("expired", "not-yet-valid")):
-        yield finding
+# The certificate checks differ only in which problems of the one examined certificate they report.
+_CERTIFICATE_CHECKS: tuple[tuple[str, tuple[ProblemKind, ...], str], ...] = (
+    ("tls.certificate-validity", ("expired", "not-yet-valid"),
+     "The certificate is expired or not yet valid. Bound: one handshake."),
+    ("tls.certificate-untrusted", ("untrusted", "self-signed"),
+     "Self-signed, or not chaining to the system store / the model's CA file. Bound: two handshakes."),
+    ("tls.certificate-hostname", ("hostname",),
+     "No subjectAltName entry matches the endpoint's name. Bound: two handshakes."),
+    ("tls.certificate-weak", ("weak-key", "weak-signature"),
+     "RSA/DSA key under 2048 bits (EC under 224) or a SHA-1/MD5 signature. Bound: two handshakes."),
+)
 
 
-@check(id="tls.certificate-untrusted", threat="tls.certificate-untrusted", scope="target")
-async def certificate_untrusted(ctx: CheckContext) -> AsyncIterator[Finding]:
-    """Self-signed, or not chaining to the system store / the model's CA file. Bound: two handshakes."""
-    async for finding in _certificate_findings(ctx, ("untrusted", "self-signed")):
-        yield finding
+def _register_certificate_check(check_id: str, kinds: tuple[ProblemKind, ...], doc: str) -> None:
+    async def certificate_check(ctx: CheckContext) -> AsyncIterator[Finding]:
+        async for finding in _certificate_findings(ctx, kinds):
+            yield finding
+
+    certificate_check.__doc__ = doc
+    certificate_check.__qualname__ = certificate_check.__name__ = check_id.split(".")[1].replace("-", "_")
+    check(id=check_id, threat=check_id, scope="target")(certificate_check)
 
 
-@check(id="tls.certificate-hostname", threat="tls.certificate-hostname", scope="target")
-async def certificate_hostname(ctx: CheckContext) -> AsyncIterator[Finding]:
-    """No subjectAltName entry matches the endpoint's name. Bound: two handshakes."""
-    async for finding in _certificate_findings(ctx, ("hostname",)):
-        yield finding
-
-
-@check(id="tls.certificate-weak", threat="tls.certificate-weak", scope="target")
-async def certificate_weak(ctx: CheckContext) -> AsyncIterator[Finding]:
-    """RSA/DSA key under 2048 bits (EC under 224) or a SHA-1/MD5 signature. Bound: two handshakes."""
-    async for finding in _certificate_findings(ctx, ("weak-key", "weak-signature")):
-        yield finding
+for _check_id, _kinds, _doc in _CERTIFICATE_CHECKS:
+    _register_certificate_check(_check_id, _kinds, _doc)
 
 
 @check(id="tls.pin-mismatch", threat="tls.pin-mismatch", scope="target")

@@ -67,9 +67,8 @@ def _scan_coverage(*, checks: str | None, exclude_checks: str | None, quiet: boo
     from rich.console import Console
 
     from bastion.coverage.compute import compute_coverage
-    from bastion.engine.runner import run_scan
     from bastion.report.console import ConsoleProgress
-    from bastion.session import plan_scan
+    from bastion.session import scan_from_options
 
     cfg = None
     limits = None
@@ -78,10 +77,11 @@ def _scan_coverage(*, checks: str | None, exclude_checks: str | None, quiet: boo
 
         cfg = load_config(config)
         limits = cfg.limits()
-    plan = plan_scan(config=cfg, checks=_csv(checks), exclude_checks=_csv(exclude_checks), limits=limits, **target)
     progress = None if quiet else ConsoleProgress(Console(stderr=True))
     try:
-        result = run_scan(plan.target, plan.surface, plan.options, progress)
+        # scan_from_options also stops the scan's doubles and listeners right after the scan.
+        result = scan_from_options(progress, config=cfg, checks=_csv(checks), exclude_checks=_csv(exclude_checks),
+                                   limits=limits, **target)
     finally:
         if progress is not None:
             progress.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
@@ -75,6 +76,40 @@ def compute_coverage(result: ScanResult) -> Coverage:
             severity=(threat.severity.value if threat else sample.severity.value if sample else "info"),
             checks=[s.id for s in specs] + static_by_threat.get(tid, []), rows=sort_rows(rows)))
     return Coverage(threats=threats)
+
+
+# One computed coverage per live scan result (key: id), with the stamp of the inputs it was computed from.
+_MEMO: dict[int, tuple[tuple[object, ...], Coverage]] = {}
+
+
+def _inputs_stamp(result: ScanResult) -> tuple[object, ...]:
+    """What `compute_coverage` reads from `result` (the objects, not their ids, which could be reused)."""
+    return (tuple(result.findings), tuple(result.checks), result.coverage_plan, result.surface,
+            tuple(result.surface.entry_points))
+
+
+def _same(a: tuple[object, ...], b: tuple[object, ...]) -> bool:
+    """Identity, element by element (equality of findings or plans would cost as much as recomputing)."""
+    return len(a) == len(b) and all(
+        x is y or (isinstance(x, tuple) and isinstance(y, tuple) and len(x) == len(y)
+                   and all(p is q for p, q in zip(x, y, strict=True)))
+        for x, y in zip(a, b, strict=True))
+
+
+def coverage_of(result: ScanResult) -> Coverage:
+    """`compute_coverage(result)`, computed once per scan result and shared by every report format.
+
+    Callers must treat the returned Coverage as read-only (it is shared).
+    """
+    stamp = _inputs_stamp(result)
+    known = _MEMO.get(id(result))
+    if known is not None and _same(known[0], stamp):
+        return known[1]
+    if known is None:
+        weakref.finalize(result, _MEMO.pop, id(result), None)
+    coverage = compute_coverage(result)
+    _MEMO[id(result)] = (stamp, coverage)
+    return coverage
 
 
 def _static_rules() -> dict[str, list[str]]:

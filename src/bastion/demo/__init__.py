@@ -22,6 +22,7 @@ DEMO_ACCESS: dict[str, list[str]] = {
     "GET /admin/users": ["admin"],
     "GET /admin/audit": ["admin"],
     "GET /admin/export": ["admin"],
+    "GET /admin/search-index": ["admin"],
     # Accounts API (demo/profile.py): reads, and the write lines the authz checks probe when writes are allowed.
     "GET /api/profile": ["alice", "bob", "admin"],
     "POST /api/profile": ["alice", "bob", "admin"],
@@ -29,6 +30,11 @@ DEMO_ACCESS: dict[str, list[str]] = {
     "PUT /api/invoices/{invoice_id}": ["owner", "admin"],
     "DELETE /api/invoices/{invoice_id}": ["owner", "admin"],
     "PATCH /api/admin/users/{user_id}": ["admin"],
+    # Memos (demo/fuzz_state.py): private to their creator; fuzz.state-access judges created memos against it.
+    "GET /api/memos/{memo_id}": ["owner"],
+    # Teams (demo/teams.py): memberships and team roles are managed by site admins.
+    "PUT /api/teams/{team_id}/members/{user_id}": ["admin"],
+    "DELETE /api/teams/{team_id}/members/{user_id}": ["admin"],
 }
 
 # Services the Flask demo depends on (demo/integrations_deps.py): Bastion runs its doubles for them.
@@ -36,6 +42,15 @@ DEMO_DEPENDENCIES: dict[str, Any] = {
     "idp": {"kind": "oidc", "double": True, "audience": "partner-api", "protects": ["GET /api/partner/orders"]},
     "jobs": {"kind": "queue", "double": True, "topic": "jobs", "consume": "POST /api/jobs/drain",
              "effect": "GET /api/jobs/processed", "sample": {"note": "{canary}"}, "signing": {"header": "signature"}},
+    # The welcome mail after sign-up (demo/privacy_mail.py) goes to Bastion's SMTP outbox.
+    "mail": {"kind": "smtp", "double": True},
+}
+
+
+# How the Flask demo alerts its on-call (demo/alerts.py): a security log line, and a webhook when one is set.
+DEMO_ALERTS: dict[str, Any] = {
+    "log": {"logger": "shop.security", "pattern": "credential stuffing|brute force"},
+    "webhook": {"env": "ALERT_WEBHOOK_URL"},
 }
 
 
@@ -64,6 +79,7 @@ def demo_config(framework: str = "flask") -> Any:
     from bastion.demo.backup import recovery_sections
     from bastion.demo.db import TOTP_SECRETS, USERS
     from bastion.demo.privacy_model import privacy_sections
+    from bastion.demo.resilience_deps import store_dependencies  # permissions DB, revocation cache
     from bastion.model import BastionConfig
 
     passwords = {name: password for name, _, password, _, _ in USERS}
@@ -78,11 +94,14 @@ def demo_config(framework: str = "flask") -> Any:
     app = "bastion.demo:create_fastapi_app()" if framework == "fastapi" else "bastion.demo:create_app()"
     cfg = BastionConfig.model_validate({"target": {"app": app, "reset": "bastion.demo:reset_app"}, "roles": roles,
                                         "access": DEMO_ACCESS,
-                                        "dependencies": DEMO_DEPENDENCIES if framework != "fastapi" else {},
+                                        "dependencies": {**DEMO_DEPENDENCIES, **store_dependencies()}
+                                        if framework != "fastapi" else {},
                                         # TLS and backups (demo/tls.py, demo/backup.py): the Flask demo only.
                                         **({} if framework == "fastapi" else recovery_sections()),
                                         # Masking, retention and audit trail (demo/privacy.py): the Flask demo only.
-                                        **({} if framework == "fastapi" else privacy_sections())})
+                                        **({} if framework == "fastapi" else privacy_sections()),
+                                        # Alerting on credential stuffing (demo/alerts.py): the Flask demo only.
+                                        **({} if framework == "fastapi" else {"alerts": DEMO_ALERTS})})
     # The demo passwords are constants, but they are passwords: mask them like `${VAR}` values.
     cfg._secrets = frozenset(passwords[name] for name in roles) | frozenset(
         TOTP_SECRETS.values() if framework != "fastapi" else ())

@@ -21,6 +21,7 @@ from flask import Blueprint, Response, g, jsonify, redirect, render_template, re
 from bastion.demo import flask_app as core
 from bastion.demo.db import hash_password, verify_password
 from bastion.demo.policy import EMAIL
+from bastion.demo.privacy_mail import send_welcome_mail
 
 bp = Blueprint("demo_accounts", __name__)
 
@@ -160,6 +161,7 @@ def signup() -> Any:
     except sqlite3.IntegrityError:
         return _signup_error("that username is taken", 409)
     core.audit("signup", f"user_id={cur.lastrowid}")
+    send_welcome_mail(username, email, password)  # the password_in_welcome_mail flaw and its twin
     if _wants_json():
         return jsonify(id=cur.lastrowid, username=username), 201
     return redirect("/login", code=303)
@@ -267,6 +269,9 @@ def password_reset() -> Any:
         core.db().execute("INSERT INTO outbox (recipient, subject, body) VALUES (?,?,?)",
                           (user["email"], "Reset your password", f"Your password reset token: {token}"))
         core.audit("password.reset-requested", f"user_id={user['id']}")
+        from bastion.demo.identity_leaks import log_reset_issued  # the reset_token_logged flaw and its twin
+
+        log_reset_issued(user["id"], token)
     leaked = token if token and core.planted("reset_token_in_response") else None
     if _wants_json():
         return jsonify(message=RESET_NOTICE, **({"reset_token": leaked} if leaked else {}))

@@ -18,7 +18,6 @@ import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import wraps
-from importlib import resources
 from typing import Any, cast
 
 from flask import (
@@ -112,9 +111,33 @@ def create_app(flaws: str | Iterable[str] | None = "all") -> Flask:
     from bastion.demo.privacy import privacy_bp  # payment export, retention purge, audit seals (imports this module)
 
     app.register_blueprint(privacy_bp)
+    from bastion.demo.privacy_erasure import erasure_bp  # customer search index, erasure job (imports this module)
+
+    app.register_blueprint(erasure_bp)
+    from bastion.demo.privacy_mail import configure_mail  # welcome mail to SMTP_HOST/SMTP_PORT (environment)
+
+    configure_mail(app)
     from bastion.demo.integrations_deps import deps_bp  # partner API via the IdP, job worker (imports this module)
 
     app.register_blueprint(deps_bp)
+    from bastion.demo.alerts import alerts_bp  # alert on many failed logins from one client (imports this module)
+
+    app.register_blueprint(alerts_bp)
+    from bastion.demo.identity_leaks import leaks_bp  # token and reset-link leaks, IdP catalog (imports this module)
+
+    app.register_blueprint(leaks_bp)
+    from bastion.demo.resilience_deps import resilience_bp  # permissions DB and revocation cache (imports this module)
+
+    app.register_blueprint(resilience_bp)
+    from bastion.demo.fuzz_state import bookmarks_bp  # bookmarks CRUD: the stateful-fuzzing flaw (imports this module)
+
+    app.register_blueprint(bookmarks_bp)
+    from bastion.demo.openapi_doc import openapi_bp  # account summary, generated /openapi.json (imports this module)
+
+    app.register_blueprint(openapi_bp)
+    from bastion.demo.teams import teams_bp  # team memberships and roles: stale/unaudited (imports this module)
+
+    app.register_blueprint(teams_bp)
     from bastion.demo.backup import install_backup  # the nightly database backup (demo/backup.py)
 
     install_backup(app)
@@ -193,8 +216,10 @@ def _close_db(_exc: BaseException | None) -> None:
 
 def audit(action: str, detail: str) -> None:
     actor = g.user["username"] if g.get("user") else "anonymous"
+    # Every record states its outcome, so a failed attempt is never mistaken for a success (ASVS 7.2).
+    outcome = "failure" if action.endswith("failure") else "success"
     db().execute("INSERT INTO audit_log (actor, action, detail) VALUES (?,?,?)",
-                 (actor, action, detail[:500]))
+                 (actor, action, f"{detail[:480]} outcome={outcome}".lstrip()))
     from bastion.demo.privacy import seal_after_audit  # the audit_log_editable flaw and its sealed twin
 
     seal_after_audit()
@@ -417,7 +442,9 @@ def login() -> Any:
     user = db().execute("SELECT * FROM users WHERE username = ?", (username,)).fetchone()
     if not accounts.password_matches(user, password):
         tried = f" password={password[:80]}" if planted("audit_log_has_passwords") else ""
-        audit("login.failure", f"username={username[:80]}{tried}")
+        # The planted flaw drops the account name: the record cannot tell whose login failed.
+        who = "" if planted("audit_failed_login_without_actor") else f"username={username[:80]}"
+        audit("login.failure", f"{who}{tried}".lstrip())
         accounts.login_failed(username)
         message = accounts.login_failure_message(user)
         if request.is_json:
@@ -646,8 +673,9 @@ def csv_cell(value: str) -> str:
 @bp.get("/openapi.json")
 def openapi_document() -> Response:
     """The published API description (part of the API: API clients and scanners read it)."""
-    doc = resources.files("bastion.demo").joinpath("openapi.json").read_bytes()
-    return Response(doc, mimetype="application/json")
+    from bastion.demo.openapi_doc import openapi_document as document  # every /api/ route (demo/openapi_doc.py)
+
+    return Response(json.dumps(document(current_app), indent=1), mimetype="application/json")
 
 
 @bp.post("/api/import")

@@ -6,6 +6,7 @@ fire, and the hardened twin (no flaws) must make none of them fire. Ids are a co
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -127,7 +128,8 @@ _TABLE: tuple[Flaw, ...] = (
     Flaw("logout_not_server_side", "Logout only clears the cookie; the session stays valid",
          ("session.logout",), "GET /logout (the sessions row is not deleted)"),
     Flaw("session_no_expiry", "Sessions never expire (cookie until 2100, no idle or absolute timeout)",
-         ("session.expiry",), "Set-Cookie: session_id; Expires=Fri, 01 Jan 2100 and no server-side timeout"),
+         ("session.expiry", "session.no-idle-timeout", "session.no-absolute-timeout"),
+         "Set-Cookie: session_id; Expires=Fri, 01 Jan 2100 and no server-side timeout"),
     Flaw("session_weak_id", "Session ids made of the clock and a counter", ("session.entropy",),
          "every new session_id (unix time + sequential counter)"),
     Flaw("session_cookie_broad_domain", "Session cookie scoped to the parent domain", ("session.cookie-scope",),
@@ -189,7 +191,8 @@ _TABLE: tuple[Flaw, ...] = (
     Flaw("service_token_wrong_audience", "Partner API accepts IdP tokens issued for another audience",
          ("queues.service-token",), "GET /api/partner/orders (introspected token's aud never compared)"),
     Flaw("pickle_queue_consumer", "Job worker unpickles messages marked application/python-pickle",
-         ("queues.unsafe-deserialization",), "POST /api/jobs/drain (pickle.loads of the message body)"),
+         ("queues.unsafe-deserialization", "drills.poisoned-message-undetected"),
+         "POST /api/jobs/drain (pickle.loads of the message body)"),
     Flaw("poison_message_lost", "Job worker acknowledges undecodable messages instead of dead-lettering them",
          ("queues.poison-lost",), "POST /api/jobs/drain (ack + log on a decode error)"),
     Flaw("dlq_without_trace_id", "Job worker retries invalid jobs by re-publishing them without their trace id",
@@ -198,6 +201,12 @@ _TABLE: tuple[Flaw, ...] = (
          ("queues.replay-accepted",), "POST /api/jobs/drain (no record of processed job digests)"),
     Flaw("queue_unsigned_accepted", "Job worker runs jobs that carry no signature",
          ("queues.unsigned-accepted",), "POST /api/jobs/drain (signature checked only when present)"),
+    # --- database and cache outages (demo/resilience_deps.py; a sqlite permissions file, a Redis cache double) ---
+    Flaw("permission_db_fail_open", "Ledger permission lookup grants access when the permissions database fails",
+         ("resilience.fail-open",), "GET /api/deps/ledger (except Exception: return True around the lookup)"),
+    *((Flaw("revocation_cache_fail_open", "Revoked sessions accepted while the revocation cache is down",
+            ("resilience.fail-open",), "GET /api/deps/statement (a Redis error counts as 'not revoked'; "
+            "needs redis-server, left out without it)"),) if shutil.which("redis-server") else ()),
     # --- TLS and backups (demo/tls.py, demo/backup.py; the model's tls.context and data_stores) ---
     Flaw("weak_tls_config", "TLS 1.0/1.1 and NULL/anonymous cipher suites enabled",
          ("tls.protocol-outdated", "tls.weak-cipher"),
@@ -222,6 +231,50 @@ _TABLE: tuple[Flaw, ...] = (
          ("audit.tamper-evident",), "GET /admin/audit/verify (valid while any record exists; no HMAC chain)"),
     Flaw("audit_log_has_passwords", "Failed-login audit records store the password that was tried",
          ("audit.secrets-in-trail",), "POST /login (audit detail 'username=... password=...' on failure)"),
+    # --- response schemas (bastion/demo/openapi_doc.py) ---
+    Flaw("undeclared_password_hash_field", "Account summary returns password_hash, which its OpenAPI schema "
+         "does not declare", ("authz.undeclared-field",),
+         "GET /api/account/summary (declared {id, name, email}; the whole user row is serialised)"),
+    # --- privacy: erasure and audited events (demo/privacy_erasure.py, flask_app.login) ---
+    Flaw("erasure_misses_search_index", "Erasure job leaves the user's entry in the customer search index",
+         ("privacy.erasure-incomplete",), "bastion.demo.privacy_erasure:erase_user (GET /admin/search-index keeps "
+         "the erased user's name and e-mail)"),
+    Flaw("audit_failed_login_without_actor", "Failed form logins are audited without the account name tried",
+         ("audit.events-missing",), "POST /login (audit record 'login.failure' with no username)"),
+    Flaw("password_in_welcome_mail", "The welcome mail after sign-up repeats the password in clear",
+         ("privacy.pii-in-mail",), "POST /signup (welcome mail via SMTP_HOST/SMTP_PORT: 'Your password, ...')"),
+    # --- identity leaks: tokens and reset links in logs and Referers, IdP token expiry (demo/identity_leaks.py) ---
+    Flaw("token_logged", "API request logging writes the Authorization header (bearer JWTs)", ("jwt.token-in-logs",),
+         "every /api/ request with an Authorization header (identity_leaks._log_api_request, logger.info)"),
+    Flaw("reset_token_logged", "Password-reset links logged with their token", ("authn.reset-token-in-logs",),
+         "POST /password-reset (identity_leaks.log_reset_issued logs the /password-reset/new?token= link)"),
+    Flaw("reset_token_referer", "Reset landing page sends its URL (with the token) as Referer to other sites",
+         ("authn.reset-token-referer",),
+         "GET /password-reset/new?token= (meta referrer unsafe-url; links to an external help centre)"),
+    Flaw("idp_token_expiry_unchecked", "Partner catalog accepts expired and not-yet-valid IdP tokens",
+         ("jwt.expired-accepted-idp",), "GET /api/partner/catalog (PyJWT decode with a leeway of two days)"),
+    # --- stateful fuzzing (demo/fuzz_state.py) ---
+    Flaw("fuzz_state_delete_ineffective", "Deleted bookmarks stay readable by id (soft delete not filtered)",
+         ("fuzz.state-delete",), "DELETE /api/bookmarks/{id} answers 204; GET /api/bookmarks/{id} still returns it"),
+    Flaw("fuzz_state_update_lost", "Label updates answer 200 but the url is never saved", ("fuzz.state-update",),
+         "PUT /api/labels/{id} (echoes the request; GET /api/labels/{id} shows the old url)"),
+    Flaw("fuzz_state_crash_after_update", "Reading a draft after an edit crashes (revision stored as text)",
+         ("fuzz.stateful",), "PUT /api/drafts/{id} stores revision 'r2'; GET /api/drafts/{id} then raises (500)"),
+    Flaw("fuzz_state_foreign_read", "Memos readable by id by any signed-in user", ("fuzz.state-access",),
+         "GET /api/memos/{memo_id} (no owner check; the policy says [owner])"),
+    # --- breach drills (demo/alerts.py; the model's alerts section) ---
+    Flaw("no_alert_credential_stuffing", "Failed logins not counted per client: credential stuffing raises no alert",
+         ("drills.credential-stuffing-undetected",),
+         "POST /login, POST /api/auth/token (no WARNING on shop.security, no webhook call, however many failures)"),
+    # --- team memberships and roles: stale, member-writable, unaudited (demo/teams.py) ---
+    Flaw("stale_team_membership", "Team membership cached per session/token: a removed member keeps access",
+         ("authz.stale-privileges",),
+         "DELETE /api/teams/{team_id}/members/{user_id}; the old session still reads GET /api/teams/{team_id}/runbook"),
+    Flaw("team_roles_member_writable", "Any team member may change team roles (site-admin check missing)",
+         ("drills.privilege-escalation-undetected",),
+         "PUT /api/teams/{team_id}/members/{user_id} {role: admin} as a member (undetected with the unaudited flaw)"),
+    Flaw("team_role_change_unaudited", "Team role changes and member removals leave no audit record",
+         ("audit.events-missing",), "PUT and DELETE /api/teams/{team_id}/members/{user_id} (no audit() call)"),
 )
 
 FLAWS: dict[str, Flaw] = {f.id: f for f in _TABLE}

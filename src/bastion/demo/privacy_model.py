@@ -17,5 +17,8 @@ def privacy_sections() -> dict[str, Any]:
             "seed": "bastion.demo.privacy:seed_expired_payment_method", "stores": ["GET /api/exports"]}},
         "audit": {"log": "GET /admin/audit", "verify": "GET /admin/audit/verify", "role": "admin",
                   "tamper": "bastion.demo.privacy:tamper_audit",
-                  "events": ["login_success", "login_failure", "export", "admin_action"]},
+                  "events": ["login_success", "login_failure", "export", "admin_action", "privilege_change"]},
+        # Right to erasure (demo/privacy_erasure.py): the job, and where the user's data must be gone.
+        "erasure": {"request": "bastion.demo.privacy_erasure:erase_user",
+                    "stores": ["GET /admin/users", "GET /admin/search-index"]},
     }

@@ -314,6 +314,9 @@ class OIDCProvider:
             raise OIDCError("invalid_token", str(exc), 401) from None
         if self.now() >= float(claims.get("exp", 0)):
             raise OIDCError("invalid_token", "token expired", 401)
+        nbf = claims.get("nbf")
+        if isinstance(nbf, int | float) and self.now() < float(nbf):
+            raise OIDCError("invalid_token", "token not yet valid", 401)
         if claims.get("jti") in self._revoked_jti:
             raise OIDCError("invalid_token", "token revoked", 401)
         return claims

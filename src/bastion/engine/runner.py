@@ -28,6 +28,7 @@ from bastion.payloads import load_payloads
 from bastion.payloads.canary import seeded_rng
 from bastion.sensors import SensorSession, app_roots, correlate, egress_allowlist, sensor_session
 from bastion.surface.model import EntryPoint, Input, Surface
+from bastion.target.app_console import muted_app_console_async
 from bastion.target.budget import Budget, Limits
 from bastion.target.client import ProbeClient
 from bastion.target.scope import Scope
@@ -162,7 +163,8 @@ async def run_scan_async(target: Target, surface: Surface, options: ScanOptions 
     if progress:
         progress("start", {"checks": len(plans), "units": sum(len(u) for _, u in plans)})
     sensors = _sensor_session(target, [*target.scope_hosts, *options.scope_hosts], options)
-    async with _sensing(sensors), target.running():
+    # An in-process app's log lines go to the log sensor, not over Bastion's console (target/app_console.py).
+    async with _sensing(sensors), muted_app_console_async(target.in_process), target.running():
         async with ProbeClient(target, scope, options.limits, budget) as client:
             for spec, units in plans:
                 stats = CheckStats(spec.id)

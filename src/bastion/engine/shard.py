@@ -89,10 +89,10 @@ def _entry_key(unit: tuple[Any, ...]) -> str:
 
 def _group_key(spec: CheckSpec, unit: tuple[Any, ...]) -> tuple[str, ...]:
     """Units with the same key must run in the same shard."""
+    if spec.shard == "family":  # before the scope test: a family may mix target- and entry-scope checks
+        return ("family", spec.family)
     if spec.scope == "target" or spec.shard == "check":
         return ("check", spec.id)
-    if spec.shard == "family":
-        return ("family", spec.family)
     return ("entry", spec.id, _entry_key(unit))
 
 

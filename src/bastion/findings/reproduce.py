@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import re
 import shlex
+from urllib.parse import unquote
 
 from bastion.findings.model import Finding, Proof, ProofCondition, Reproduction
+from bastion.sensors.correlate import _request_values
+from bastion.sensors.events import CANARY_RE
 from bastion.target.target import Target
 
 _SERVED = "${TARGET:-http://127.0.0.1:8000}"
@@ -68,10 +73,10 @@ def _docstring_text(text: str) -> str:
     return "".join(out)
 
 
-def pytest_source(finding: Finding, proof: Proof, target: Target) -> str:
+def _client_source(proof: Proof, target: Target) -> tuple[str, str]:
+    """(loader, body of `_send()`): how the test re-creates the target and re-sends the proof request."""
     req = proof.request
     path = _relative(req.url, target.base_url)
-    conditions = ",\n        ".join(_condition_expr(c) for c in proof.conditions)
     body = f"content={req.body.encode('utf-8')!r}, " if req.body else ""
     send = (f"client.request({req.method!r}, {path!r}, headers={dict(req.headers)!r}, {body}"
             "follow_redirects=False)")
@@ -94,6 +99,12 @@ def pytest_source(finding: Finding, proof: Proof, target: Target) -> str:
                       f" base_url={target.base_url!r}) as client:\n"
                       f"            r = await {send}\n            await r.aread()\n            return r\n\n"
                       f"    return asyncio.run(go())\n")
+    return loader, client
+
+
+def pytest_source(finding: Finding, proof: Proof, target: Target) -> str:
+    loader, client = _client_source(proof, target)
+    conditions = ",\n        ".join(_condition_expr(c) for c in proof.conditions)
     doc = _docstring_text(f"Bastion reproduction: {finding.check_id} at {finding.location.label()}.\n\n"
                           f"{finding.title}\nFails while the flaw exists; passes once it is fixed.\n")
     return (
@@ -108,5 +119,79 @@ def pytest_source(finding: Finding, proof: Proof, target: Target) -> str:
 def build_reproduction(finding: Finding, target: Target) -> Reproduction:
     if finding.proof is None:
         return finding.reproduction
+    sensed = sensor_proof(finding) if target.in_process else None
+    if sensed is not None:
+        kind, marker = sensed
+        return Reproduction(curl=curl_command(finding.proof, target) + _CURL_BLIND_NOTE.format(kind=kind),
+                            pytest=sensor_pytest_source(finding, finding.proof, target, kind, marker))
     return Reproduction(curl=curl_command(finding.proof, target),
                         pytest=pytest_source(finding, finding.proof, target))
+
+
+# --- sensor proofs: blind flaws that no response shows ---------------------------------------------
+
+# Sensor kinds whose events show what the app did with a probe's data (see sensors/correlate.py).
+SENSOR_PROOF_KINDS = frozenset({"sql", "subprocess", "compile", "pickle", "unmarshal", "xpath", "ldap",
+                                "template", "open", "connect", "resolve"})
+_BASE64 = re.compile(r"[A-Za-z0-9+/_-]+={0,2}")
+# Appended to the curl line (a shell comment): curl sees only the response, which shows nothing.
+_CURL_BLIND_NOTE = ("  # blind: the response shows nothing; only Bastion's in-process {kind} sensor sees the flaw "
+                    "(run the pytest reproduction)")
+
+
+def _request_text(proof: Proof) -> str:
+    """The request as text, plus its base64-looking values decoded (documents travel base64'd)."""
+    req = proof.request
+    parts = [unquote(req.url), req.body or "", *req.headers.values()]
+    for value in _request_values(req.url, req.body, req.headers) | set(parts):
+        if len(value) >= 8 and _BASE64.fullmatch(value):
+            with contextlib.suppress(ValueError):
+                parts.append(base64.b64decode(value + "=" * (-len(value) % 4)).decode("latin-1"))
+    return "\n".join(parts)
+
+
+def sensor_proof(finding: Finding) -> tuple[str, str] | None:
+    """(sensor kind, marker) when the finding's only proof is a sensor event: its response conditions
+    say nothing more than "same status", and sensor evidence shows a value its proof request carried.
+
+    The marker is the longest such value (the injected payload: its quotes and operators are what a
+    fix escapes or binds), else the probe's canary (also one the request carried base64-encoded, as
+    serialized documents travel); for shell commands it is the canary and the test checks that it
+    follows a live separator.
+    """
+    proof = finding.proof
+    if proof is None or any(c.kind != "status_in" for c in proof.conditions):
+        return None
+    req = proof.request
+    text = _request_text(proof)
+    canaries = set(CANARY_RE.findall(text))
+    values = {v for v in _request_values(req.url, req.body, req.headers) if any(c in v for c in canaries)}
+    for ev in finding.evidence:
+        kind = ev.meta.get("sensor", "")
+        if ev.kind != "sensor" or kind not in SENSOR_PROOF_KINDS:
+            continue
+        ordered = sorted(values, key=lambda v: (-len(v), v)) if kind != "subprocess" else []
+        marker = next((m for m in [*ordered, *sorted(canaries)] if m in ev.content), None)
+        if marker is not None:
+            return kind, marker
+    return None
+
+
+def sensor_pytest_source(finding: Finding, proof: Proof, target: Target, kind: str, marker: str) -> str:
+    """A test that re-sends the probe under Bastion's `sensors` fixture and fails while a `kind` event
+    still carries `marker` (in-process targets: the sensors live in the test's own process)."""
+    loader, client = _client_source(proof, target)
+    doc = _docstring_text(
+        f"Bastion reproduction: {finding.check_id} at {finding.location.label()}.\n\n{finding.title}\n"
+        f"No response shows this flaw: the test watches Bastion's grey-box sensors (the `sensors` fixture of "
+        f"Bastion's pytest plugin) and fails while its {kind} sensor still sees the probe's data; it passes "
+        "once the flaw is fixed.\n")
+    message = f"flaw still present: {finding.title}; the {kind} sensor saw: "
+    return (
+        f'"""{doc}"""\n\nimport asyncio  # noqa: F401\nimport importlib  # noqa: F401\n\nimport httpx\n\n'
+        f"from bastion.sensors.proof import flaw_events\n\nSENSOR_KIND = {kind!r}\nMARKER = {marker!r}\n\n"
+        f"{loader}\ndef _send():\n{client}\n\n"
+        f"def {_test_name(finding)}(sensors):\n    _send()\n"
+        f"    seen = flaw_events(sensors, SENSOR_KIND, MARKER)\n"
+        f"    assert not seen, {message!r} + '; '.join(e.detail for e in seen[:3])\n"
+    )

@@ -22,7 +22,15 @@ from hypothesis.errors import NoSuchExample
 from bastion.engine.context import CheckContext
 from bastion.errors import BudgetExhausted
 from bastion.fuzz.contract import Operation
-from bastion.fuzz.oracles import StackSignature, is_crash, leaked_stack, sink_events
+from bastion.fuzz.oracles import (
+    StackSignature,
+    has_lone_surrogate,
+    is_crash,
+    leaked_stack,
+    sink_events,
+    sql_breaks_out,
+    without_surrogates,
+)
 from bastion.fuzz.shape import RequestShape
 from bastion.fuzz.strategies import (
     Example,
@@ -32,6 +40,7 @@ from bastion.fuzz.strategies import (
     example_strategy,
     sweep_examples,
 )
+from bastion.payloads.corpus import render
 from bastion.sensors import SensorEvent
 from bastion.surface.model import EntryPoint
 from bastion.target.exchange import Exchange
@@ -41,6 +50,8 @@ SHRINK_REQUESTS = 64
 # Order in which a generated example's failures are pinned for shrinking (the most severe first).
 KIND_ORDER = ("crash", "sink", "contract")
 _DENIED = (401, 403)
+# Requests at most spent per entry point to confirm that text reaching SQL breaks out of its literal.
+SQL_CONFIRM_REQUESTS = 6
 
 
 @dataclass
@@ -70,6 +81,9 @@ class EntryReport:
     role: str | None
     examples: int = 0
     failures: dict[str, Failure] = field(default_factory=dict)
+    shape: RequestShape | None = None
+    # (example, elapsed seconds) of every answered example, in send order: the latency oracle's samples.
+    timings: list[tuple[Example, float]] = field(default_factory=list)
 
 
 class EntryFuzzer:
@@ -79,10 +93,14 @@ class EntryFuzzer:
                  role: str | None, sigs: list[StackSignature]) -> None:
         self.ctx, self.ep, self.shape, self.op, self.role, self.sigs = ctx, ep, shape, op, role, sigs
         self.cache: dict[str, Outcome] = {}
-        self.report = EntryReport(ep, role)
+        self.report = EntryReport(ep, role, shape=shape)
         self.baseline_text: str | None = None  # the base request's response, for stack-trace comparison
         self.stopped: BudgetExhausted | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
+        # Field sets whose lone surrogates got a 4xx once replaced: the framework's own error handler failed.
+        self.surrogate_verdicts: dict[frozenset[str], bool] = {}
+        self.sql_probed: set[str] = set()  # fields already tried with the SQL breakout probes
+        self.sql_requests = 0
 
     async def send(self, example: Example) -> Exchange:
         spec = build_example_request(self.ep, self.shape, example)
@@ -99,9 +117,60 @@ class EntryFuzzer:
         if self.baseline_text is None:
             self.baseline_text = ex.text
         out = Outcome(example, ex, events=events)
+        if ex.ok:
+            self.report.timings.append((example, ex.elapsed))
         self._judge(out)
+        if "crash" in out.failures and await self._framework_surrogate_error(example):
+            del out.failures["crash"]
+        if "sink" in out.failures and not await self._sink_confirmed(out):
+            del out.failures["sink"]
         self.cache[key] = out
         return out
+
+    async def _framework_surrogate_error(self, example: Example) -> bool:
+        """Whether a crash on lone surrogates is the framework's: with each such value replaced by a plain
+        wrong-type value the request is refused (4xx), so only the validation error's encoding failed."""
+        fields = frozenset(k for k, v in example.items() if has_lone_surrogate(v))
+        if not fields:
+            return False
+        if fields not in self.surrogate_verdicts:
+            plain = {k: (without_surrogates(v) if k in fields else v) for k, v in example.items()}
+            ex = await self.send(plain)
+            self.surrogate_verdicts[fields] = ex.ok and 400 <= ex.status < 500
+        return self.surrogate_verdicts[fields]
+
+    async def _sink_confirmed(self, out: Outcome) -> bool:
+        """A shell or unpickler sink stands; fuzzed text in SQL must break out of its quoted literal (some
+        tracers expand bound parameters into the statement as escaped literals): probe the fields it carries."""
+        sinks = sink_events(out.events)
+        if any(e.kind != "sql" for e in sinks):
+            return True
+        if "sink" in self.report.failures:
+            return True  # already confirmed on this entry point
+        canary = self.shape.canary
+        reached = [k for k, v in out.example.items() if isinstance(v, str) and canary and canary in v
+                   and k not in self.sql_probed and any(v in e.raw_detail for e in sinks)]
+        for key in reached:
+            self.sql_probed.add(key)
+            for entry in self.ctx.payloads.get("sql-sensor"):
+                if entry["context"] == "numeric" or self.sql_requests >= SQL_CONFIRM_REQUESTS:
+                    continue
+                if await self._sql_probe(out.example, key, entry, canary):
+                    return True
+        return False
+
+    async def _sql_probe(self, example: Example, key: str, entry: dict[str, str], canary: str) -> bool:
+        """Send the example with one field carrying a quote-breaking marker; record it as the sink if it broke out."""
+        probe = {**example, key: render(entry["template"], v=example[key], c=canary)}
+        before = len(self.ctx.sensor_events(canary))
+        self.sql_requests += 1
+        ex = await self.send(probe)
+        events = [e for e in self.ctx.sensor_events(canary)[before:] if e.kind == "sql"]
+        if not ex.ok or not sql_breaks_out(events, render(entry["marker"], c=canary), canary):
+            return False
+        detail = "sql sensor saw the fuzzed value's quotes as SQL syntax"
+        self.report.failures["sink"] = Failure("sink", detail, probe, ex, "sweep", events)
+        return True
 
     def _judge(self, out: Outcome) -> None:
         ex = out.ex

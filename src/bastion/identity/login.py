@@ -27,6 +27,11 @@ from bastion.target.html import parse_html
 from bastion.target.target import Target
 
 DEFAULT_TOKEN_KEYS = ("access_token", "token", "jwt")
+# Other names APIs give the session token in a login response (checked after the defaults, top level
+# and under a `data`/`result` wrapper); a refresh or CSRF token is never the bearer credential.
+EXTRA_TOKEN_KEYS = ("auth_token", "authToken", "accessToken", "api_token", "apiToken", "jwt_token",
+                    "bearer", "session_token")
+_TOKEN_WRAPPERS = ("data", "result")
 # Login body fields whose values are credentials (masked in every output); usernames stay readable.
 _SECRET_FIELD = re.compile(r"pass|pw|pwd|secret|token|key|otp|pin|credential", re.IGNORECASE)
 
@@ -81,7 +86,9 @@ def update_cookies(jar: dict[str, str], ex: Exchange) -> None:
 
 def token_from_json(body: Any, token_path: str | None) -> str | None:
     """The token at the dot path (or at the first default key), when it is a non-empty string."""
-    paths = [token_path] if token_path else list(DEFAULT_TOKEN_KEYS)
+    paths = [token_path] if token_path else [*DEFAULT_TOKEN_KEYS, *EXTRA_TOKEN_KEYS,
+                                             *(f"{w}.{k}" for w in _TOKEN_WRAPPERS
+                                               for k in (*DEFAULT_TOKEN_KEYS, *EXTRA_TOKEN_KEYS))]
     for path in paths:
         node = body
         for part in path.split("."):

@@ -431,6 +431,46 @@ class AuditConfig(_Strict):
                                                        "access policy allows on `log`, else every role)")
 
 
+class AlertLogConfig(_Strict):
+    """An alert is a log record on `logger` (or a child) whose message matches `pattern`."""
+
+    logger: NonEmptyStr = Field(description="logger name the service alerts on, e.g. 'shop.security'")
+    pattern: NonEmptyStr = Field(description="regular expression an alert's message matches (case-insensitive)")
+
+    @field_validator("pattern")
+    @classmethod
+    def _regex(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from None
+        return value
+
+
+class AlertWebhookConfig(_Strict):
+    """An alert is a request to a webhook URL Bastion serves on loopback and hands to the service."""
+
+    env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] = Field(
+        description="environment variable the service reads its alert webhook URL from (in-process targets "
+                    "get it set while the app is built)")
+    port: Annotated[int, BeforeValidator(_not_a_boolean), Field(ge=1024, le=65535)] | None = Field(
+        None, description="URL targets: the loopback port Bastion listens on; start the service with "
+                          "<env>=http://127.0.0.1:<port>/alert")
+
+
+class AlertsConfig(_Strict):
+    """How the team is alerted to an attack (breach drills judge 'alerted?' by it; docs/drills.md)."""
+
+    log: AlertLogConfig | None = None
+    webhook: AlertWebhookConfig | None = None
+
+    @model_validator(mode="after")
+    def _one_channel(self) -> AlertsConfig:
+        if self.log is None and self.webhook is None:
+            raise ValueError("give at least one alert channel: 'log' (logger + pattern) or 'webhook' (env)")
+        return self
+
+
 DependencyKind = Literal["oidc", "queue", "vault", "sqlite", "postgresql", "cache", "smtp", "http"]
 EntrySpec = Annotated[str, Field(pattern=r"^[A-Z]+ /\S*$", description="'METHOD /path'")]
 
@@ -462,12 +502,21 @@ class DependencyConfig(_Strict):
     sample: dict[str, Any] | None = Field(None, description="queue: a message the consumer accepts; "
                                           "'{canary}' in a string value marks it")
     signing: QueueSigningConfig | None = None
+    # Outages of stores that are not doubles (bastion/resilience/outage.py): a SQLite file, a TCP store by URL,
+    # or the app's own switch.
+    path: NonEmptyStr | None = Field(None, description="sqlite: the database file the app opens (new "
+                                                       "connections to it fail during an outage)")
+    url: NonEmptyStr | None = Field(None, description="postgresql/cache: where the store listens "
+                                                      "(postgresql://host:port/db, redis://host:port/0)")
+    fault_hook: NonEmptyStr | None = Field(None, description="'module:function' called with (app, on: bool) to "
+                                                             "break and heal the dependency (preferred over "
+                                                             "path/url)")
 
     @model_validator(mode="after")
     def _double_kinds(self) -> DependencyConfig:
-        if self.double and self.kind not in ("oidc", "queue", "vault"):
-            raise KeyedError(("double",), f"Bastion has no double for kind {self.kind!r} (oidc, queue, vault) "
-                                          "yet: declare it without 'double'")
+        if self.double and self.kind not in ("oidc", "queue", "vault", "cache", "smtp"):
+            raise KeyedError(("double",), f"Bastion has no double for kind {self.kind!r} (oidc, queue, vault, "
+                                          "cache, smtp) yet: declare it without 'double'")
         return self
 
 
@@ -503,6 +552,8 @@ class BastionConfig(_Strict):
     retention: dict[Name, RetentionRule] = Field(default_factory=dict)
     erasure: ErasureConfig | None = None
     audit: AuditConfig | None = None
+    # How the team is alerted (breach drills, checks/drills.py).
+    alerts: AlertsConfig | None = None
 
     _source: Path | None = PrivateAttr(default=None)
     _secrets: frozenset[str] = PrivateAttr(default=frozenset())

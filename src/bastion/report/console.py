@@ -128,9 +128,9 @@ def print_summary(result: ScanResult, console: Console, max_rows: int = MAX_ROWS
                        f"{result.requests} requests in {result.duration_s:.1f} s, seed {result.seed}, "
                        f"target {result.target.spec or result.target.base_url}"))
     if result.coverage_plan is not None:
-        from bastion.coverage import compute_coverage
+        from bastion.coverage import coverage_of
 
-        console.print(Text(compute_coverage(result).summary_line() + " (details: bastion coverage)"))
+        console.print(Text(coverage_of(result).summary_line() + " (details: bastion coverage)"))
     errors = [(c.check_id, e) for c in result.checks for e in c.errors]
     if errors:
         console.print(Text(f"Check errors ({len(errors)}):", style="bold red"))

@@ -86,10 +86,10 @@ def _coverage_view(result: ScanResult) -> dict[str, Any] | None:
     """Template data for the threat-coverage section (engine runs only), rows included for each threat."""
     if result.coverage_plan is None:
         return None
-    from bastion.coverage import compute_coverage
+    from bastion.coverage import coverage_of
     from bastion.coverage.render import entry_summary
 
-    coverage = compute_coverage(result)
+    coverage = coverage_of(result)
     threats = [{"id": t.id, "title": t.title, "status": t.status, "label": t.summary_label(),
                 "entries": entry_summary(t), "roles": ", ".join(t.roles()), "checks": ", ".join(t.checks),
                 "rows": [{**r.as_dict(), "label": r.label()} for r in t.rows]} for t in coverage.threats]

@@ -17,9 +17,9 @@ def findings_document(result: ScanResult, include_timings: bool = True) -> dict[
     """The findings document as plain data, keys in contract order."""
     doc = {"schema": SCHEMA, "run": result.run_info(), "findings": [f.public_dict() for f in result.findings]}
     if result.coverage_plan is not None:  # engine runs only: a hand-built result has no plan to report
-        from bastion.coverage import compute_coverage
+        from bastion.coverage import coverage_of
 
-        doc["coverage"] = compute_coverage(result).as_dict()
+        doc["coverage"] = coverage_of(result).as_dict()
     if result.shard is not None:  # `--shard i/n`: what `bastion report --merge` needs to rebuild the run
         from bastion.report.merge import shard_section
 

@@ -114,10 +114,10 @@ def _coverage(result: ScanResult) -> list[str]:
     """The threat-coverage summary (per threat); `bastion coverage --detail` has every cell."""
     if result.coverage_plan is None:
         return []
-    from bastion.coverage import compute_coverage
+    from bastion.coverage import coverage_of
     from bastion.coverage.render import coverage_markdown
 
-    return [coverage_markdown(compute_coverage(result), heading="##").rstrip("\n"), ""]
+    return [coverage_markdown(coverage_of(result), heading="##").rstrip("\n"), ""]
 
 
 def _checks(result: ScanResult) -> list[str]:

@@ -8,8 +8,11 @@ to them through the environment its factory reads, like production configuration
 Settings per kind (renamed by the dependency's `env:` map): oidc → OIDC_ISSUER, OIDC_CLIENT_ID,
 OIDC_CLIENT_SECRET (a confidential client registered for the app, e.g. for token introspection),
 OIDC_AUDIENCE; queue → QUEUE_URL, QUEUE_TOPIC, QUEUE_SIGNING_KEY (with `signing:`); vault → VAULT_ADDR,
-VAULT_TOKEN. An in-process app gets the in-memory queue through `bastion-memory://<id>`, which
-`queue_from_setting` resolves to the very broker the checks publish to.
+VAULT_TOKEN; smtp → SMTP_HOST, SMTP_PORT, SMTP_URL (the mail outbox);
+cache → CACHE_URL (redis://, a redis-server behind a fault proxy). Dependencies without a double
+but with `fault_hook`, a sqlite `path` or a postgresql/cache `url` get an in-process outage
+(bastion/resilience/outage.py) instead, with no settings. An in-process app gets the in-memory queue
+through `bastion-memory://<id>`, which `queue_from_setting` resolves to the very broker the checks publish to.
 """
 
 from __future__ import annotations
@@ -97,6 +100,9 @@ class WiredDoubles:
     def attach(self, target: Any) -> None:
         """Restore the environment and tie the doubles to `target`: checks find them with `doubles_for`."""
         self.restore_environment()
+        for wired in self.deps.values():
+            if hasattr(wired.double, "in_process_only"):
+                wired.double.app = getattr(target, "app", target)  # a fault_hook is called with the app
         with _LOCK:
             _WIRED[id(target)] = self
         weakref.finalize(target, self._detach, id(target))
@@ -158,6 +164,9 @@ def wire_dependencies(dependencies: Mapping[str, Any]) -> WiredDoubles | None:
     try:
         for name, dep in dependencies.items():
             if not dep.double:
+                outage = _declared_outage(name, dep)
+                if outage is not None:
+                    wired.deps[name] = outage
                 continue
             starter = _STARTERS[dep.kind]
             item = starter(wired._stack, name, dep)
@@ -212,4 +221,36 @@ def _start_vault(stack: ExitStack, name: str, dep: Any) -> Wired:
     return Wired(name, "vault", vault, vault.env(), _addresses(vault.url))
 
 
-_STARTERS = {"oidc": _start_oidc, "queue": _start_queue, "vault": _start_vault}
+def _start_cache(stack: ExitStack, name: str, dep: Any) -> Wired:
+    """A throw-away redis-server behind a fault proxy: an outage closes its port and cuts pooled connections."""
+    from bastion.doubles.faults import FaultState, fronted
+    from bastion.doubles.queue import RedisServer
+
+    server = stack.enter_context(RedisServer())
+    proxy = stack.enter_context(fronted((server.host, server.port), "resp", FaultState(name)))
+    url = f"redis://{proxy.host}:{proxy.port}/0"
+    return Wired(name, "cache", proxy, {"CACHE_URL": url}, _addresses(url))
+
+
+def _declared_outage(name: str, dep: Any) -> Wired | None:
+    """A store that is not a double but can be broken in-process (bastion/resilience/outage.py)."""
+    from bastion.resilience.outage import outage_for
+
+    outage = outage_for(name, dep)
+    if outage is None:
+        return None
+    # What must not reach a client: the store's address, or its file's path.
+    addresses = _addresses(dep.url) if dep.url else [dep.path] if dep.path else []
+    return Wired(name, dep.kind, outage, {}, addresses)
+
+
+def _start_smtp(stack: ExitStack, name: str, dep: Any) -> Wired:
+    """The SMTP outbox double (aiosmtpd): the app sends to SMTP_HOST:SMTP_PORT, checks read what it sent."""
+    from bastion.doubles.smtp import SMTPOutbox
+
+    outbox = stack.enter_context(SMTPOutbox().serve())
+    return Wired(name, "smtp", outbox, outbox.env(), _addresses(outbox.url))
+
+
+_STARTERS = {"oidc": _start_oidc, "queue": _start_queue, "vault": _start_vault, "cache": _start_cache,
+             "smtp": _start_smtp}

@@ -17,6 +17,10 @@ MAX_DETAIL = 8_000
 REDACTOR = Redactor()
 # The tokens `CanaryFactory` makes: `bst` and lower-case alphanumerics.
 CANARY_RE = re.compile(r"bst[a-z0-9]{6,}")
+# Every place in a detail where a canary could start, keyed by its shortest form ("bst" + 6): a canary
+# marker is looked up among the events holding its first 9 characters instead of in every event.
+_CANARY_KEY = 9
+_CANARY_STARTS = re.compile(r"(?=(bst[a-z0-9]{6}))")
 
 
 class Probe:
@@ -64,6 +68,8 @@ class SensorSession:
         self._kind_counts: dict[str, int] = {}
         self._canary_overflow = 0
         self._lock = threading.Lock()
+        self._by_canary_key: dict[str, list[SensorEvent]] = {}
+        self._indexed = 0  # events[:_indexed] are in _by_canary_key
 
     def record(self, event: SensorEvent, *, kind_cap: int | None = None) -> None:
         """Keep `event`; with `kind_cap`, its kind has its own bound instead of the shared one (rare,
@@ -94,8 +100,21 @@ class SensorSession:
     def matching(self, marker: str) -> list[SensorEvent]:
         """Events whose (unredacted) detail contains `marker`."""
         with self._lock:
-            events = list(self.events)
+            if CANARY_RE.fullmatch(marker):
+                # Checks ask once or twice per probe: scanning every event's detail each time was the
+                # sensors' main cost. A detail containing the canary holds its first 9 characters.
+                self._index_new_events()
+                events = list(self._by_canary_key.get(marker[:_CANARY_KEY], ()))
+            else:
+                events = list(self.events)
         return [e for e in events if marker in e.raw_detail]
+
+    def _index_new_events(self) -> None:
+        """Add the events recorded since the last lookup to the canary index (caller holds the lock)."""
+        for event in self.events[self._indexed:]:
+            for key in dict.fromkeys(_CANARY_STARTS.findall(event.raw_detail)):
+                self._by_canary_key.setdefault(key, []).append(event)
+        self._indexed = len(self.events)
 
     def is_app_file(self, filename: str) -> bool:
         return filename.startswith(self.app_roots)

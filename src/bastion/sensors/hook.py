@@ -41,11 +41,19 @@ def active_session() -> SensorSession | None:
 def sensor_session(session: SensorSession) -> Iterator[SensorSession]:
     """Make `session` the active one in this context (and the tasks/threads it starts)."""
     install()
+    from bastion.sensors import cookies, django_sql, sqlite_trace  # installed per session, removed after the last
+
+    sqlite_trace.start(_on_sqlite_statement)
+    cookies.start()
+    django_sql.start()
     token = _SESSION.set(session)
     try:
         yield session
     finally:
         _SESSION.reset(token)
+        django_sql.stop()
+        cookies.stop()
+        sqlite_trace.stop()
 
 
 @contextmanager
@@ -291,9 +299,25 @@ def _install_sqlite() -> None:
     sqlite3.dbapi2.connect = connect  # type: ignore[assignment]
 
 
+# Set while a framework-level SQL sensor (Django's cursor wrapper) runs a statement it has recorded:
+# the sqlite3 sensors underneath must not record it a second time.
+_SQL_RECORDED = threading.local()
+
+
+@contextmanager
+def sql_already_recorded() -> Iterator[None]:
+    """Within this block the sqlite3 sensors skip statements (an outer SQL sensor saw them)."""
+    previous = getattr(_SQL_RECORDED, "on", False)
+    _SQL_RECORDED.on = True
+    try:
+        yield
+    finally:
+        _SQL_RECORDED.on = previous
+
+
 def _on_sqlite_statement(statement: str) -> None:
     session = _SESSION.get()
-    if session is not None:
+    if session is not None and not getattr(_SQL_RECORDED, "on", False):
         _emit(session, "sql", statement)
 
 

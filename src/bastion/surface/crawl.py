@@ -27,10 +27,17 @@ from bastion.target.target import Target
 MAX_REQUESTS = 300
 # Where services commonly serve their OpenAPI document (FastAPI, Spring, Swagger UI setups).
 WELL_KNOWN_OPENAPI = ("/openapi.json", "/api/openapi.json", "/v3/api-docs", "/swagger.json")
+# Pages where API docs (Swagger UI, ReDoc) usually sit when the document is elsewhere: their HTML or
+# inline script names it (`url: "/ui/swagger.json"`, `spec-url=`, `<a href=...json>`). Bounded fetches.
+DOCS_PAGES = ("/docs", "/ui/", "/swagger-ui/", "/swagger/", "/apidocs/", "/api/docs", "/redoc")
+MAX_SPEC_CANDIDATES = 6
+MAX_DOCS_PAGE_CHARS = 200_000  # a docs page names its document near the top; bounds the regex work
+_SPEC_URL = re.compile(r"""(?:\burl|href|src|spec-url)\s*[:=]\s*["']([^"'\s<>]{1,300}?\.(?:json|ya?ml))["']""",
+                       re.IGNORECASE)
 MAX_DEPTH = 5
 # Path words that mark links the crawler must not follow: they end sessions or destroy data.
-UNSAFE_WORDS = ("logout", "log-out", "log_out", "logoff", "signout", "sign-out", "sign_out",
-                "delete", "remove", "destroy")
+LOGOUT_WORDS = ("logout", "log-out", "log_out", "logoff", "signout", "sign-out", "sign_out")
+UNSAFE_WORDS = (*LOGOUT_WORDS, "delete", "remove", "destroy")
 _PARAM = re.compile(r"\{([^}:]+)(?::[^}]*)?\}")
 _MULTIPART = "multipart/form-data"
 _URLENCODED = "application/x-www-form-urlencoded"
@@ -98,6 +105,14 @@ def _surface_from_openapi_bytes(body: bytes, url: str) -> Surface | None:
     for ep in surface.entry_points:
         ep.source = "openapi"
     return surface
+
+
+def _looks_like_spec(body: bytes) -> bool:
+    """An OpenAPI 3 or Swagger 2.0 document in JSON or YAML (checked on its first bytes only)."""
+    head = body[:4096]
+    return (b'"openapi"' in head or b'"swagger"' in head
+            or head.lstrip().startswith((b"openapi:", b"swagger:")) or b"\nopenapi:" in head
+            or b"\nswagger:" in head)
 
 
 def is_unsafe_link(path: str) -> bool:
@@ -170,7 +185,7 @@ class _Crawler:
         self.fetched = 0
 
     # -- URLs ------------------------------------------------------------------------------------
-    def _local(self, url: str) -> tuple[str, list[tuple[str, str]]] | None:
+    def _local(self, url: str, *, unsafe_ok: bool = False) -> tuple[str, list[tuple[str, str]]] | None:
         """(surface path, query pairs) of an in-scope, safe URL; None when it must not be touched."""
         url = urldefrag(url)[0]
         try:
@@ -185,7 +200,7 @@ class _Crawler:
         if self.base_path and not (path == self.base_path or path.startswith(self.base_path + "/")):
             return None
         path = path[len(self.base_path):] or "/"
-        if is_unsafe_link(path) or is_unsafe_link(parts.query):
+        if not unsafe_ok and (is_unsafe_link(path) or is_unsafe_link(parts.query)):
             return None
         return path, parse_qsl(parts.query, keep_blank_values=True)
 
@@ -228,6 +243,13 @@ class _Crawler:
             return []
         self.pages[key] = _Page(path, query)
         return [key]
+
+    def _note_logout(self, url: str) -> None:
+        """A sign-out link is an entry point (its `next=` is a classic open redirect), but is never fetched."""
+        local = self._local(url, unsafe_ok=True)
+        if local is None or not any(word in local[0].lower() for word in LOGOUT_WORDS):
+            return  # out of scope, or a delete-like link: not even listed, checks would call it
+        self.pages.setdefault(self._key(*local), _Page(*local))
 
     async def _fetch(self, key: _Key) -> Exchange | BudgetExhausted | None:
         page = self.pages[key]
@@ -274,9 +296,12 @@ class _Crawler:
         for el in _elements(root):
             tag = el.tag
             if tag in _LINK_TAGS and el.get(_LINK_TAGS[tag]):
-                local = self._local(urljoin(base, el.get(_LINK_TAGS[tag]).strip()))
+                url = urljoin(base, el.get(_LINK_TAGS[tag]).strip())
+                local = self._local(url)
                 if local is not None:
                     new.extend(self._note(*local))
+                else:
+                    self._note_logout(url)
             elif tag == "script" and el.get("src"):
                 local = self._local(urljoin(base, el.get("src").strip()))
                 if local is not None:
@@ -297,20 +322,45 @@ class _Crawler:
                                 local[1]))
 
     async def fetch_openapi(self) -> Surface:
-        """The service's own OpenAPI document, when it serves one at a well-known path."""
-        for path in WELL_KNOWN_OPENAPI:
-            url = self.client.url(path)
-            if self._local(url) is None:
-                continue
-            try:
-                exchange = await self.client.request("GET", url)
-            except (BudgetExhausted, ScopeError):
-                return Surface()
-            if exchange.ok and exchange.status == 200 and b'"openapi"' in exchange.body[:4096]:
-                found = _surface_from_openapi_bytes(exchange.body, url)
+        """The service's own OpenAPI (or Swagger 2.0) document: at a well-known path, else named by a docs page."""
+        try:
+            for path in WELL_KNOWN_OPENAPI:
+                found = await self._try_spec(self.client.url(path))
                 if found is not None:
                     return found
+            for url in await self._spec_links():
+                found = await self._try_spec(url)
+                if found is not None:
+                    return found
+        except (BudgetExhausted, ScopeError):
+            pass
         return Surface()
+
+    async def _try_spec(self, url: str) -> Surface | None:
+        if self._local(url) is None:
+            return None
+        exchange = await self.client.request("GET", url)
+        if exchange.ok and exchange.status == 200 and _looks_like_spec(exchange.body):
+            return _surface_from_openapi_bytes(exchange.body, url)
+        return None
+
+    async def _spec_links(self) -> list[str]:
+        """Document URLs named by the usual docs pages (Swagger UI config, links), at most a few."""
+        found: list[str] = []
+        for path in DOCS_PAGES:
+            page = self.client.url(path)
+            if self._local(page) is None:
+                continue
+            exchange = await self.client.request("GET", page)
+            if not (exchange.ok and exchange.status == 200 and exchange.is_html):
+                continue
+            for match in _SPEC_URL.finditer(exchange.text[:MAX_DOCS_PAGE_CHARS]):
+                url = urljoin(exchange.request.url, match.group(1))
+                if url not in found and self._local(url) is not None:
+                    found.append(url)
+            if len(found) >= MAX_SPEC_CANDIDATES:
+                break
+        return found[:MAX_SPEC_CANDIDATES]
 
     # -- result ----------------------------------------------------------------------------------
     def surface(self) -> Surface:

@@ -15,15 +15,21 @@ from bastion.target.target import Target
 
 
 def introspect_app(app: Any) -> Surface:
-    """Entry points of an in-process app (Flask and Starlette/FastAPI, middleware unwrapped)."""
+    """Entry points of an in-process app (Flask, Starlette/FastAPI, Django; middleware unwrapped)."""
     from bastion.surface.flask import find_flask_apps, flask_surface
     from bastion.surface.starlette import find_starlette_apps, starlette_surface
+    from bastion.target.django_app import find_django_handler
 
     surface = Surface()
     for prefix, flask_app in find_flask_apps(app):
         merge_surfaces(surface, flask_surface(flask_app, prefix))
     for prefix, star_app in find_starlette_apps(app):
         merge_surfaces(surface, starlette_surface(star_app, prefix))
+    django_handler = find_django_handler(app)
+    if django_handler is not None:
+        from bastion.surface.django import django_surface
+
+        merge_surfaces(surface, django_surface(django_handler))
     return surface
 
 

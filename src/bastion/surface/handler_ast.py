@@ -26,6 +26,8 @@ MAX_HELPER_DEPTH = 3
 _CONTAINERS = {
     "args": "query", "query_params": "query", "values": "values", "form": "form", "files": "multipart",
     "headers": "header", "cookies": "cookie",
+    # Django's HttpRequest (DRF's Request proxies these too).
+    "GET": "query", "POST": "form", "FILES": "multipart", "COOKIES": "cookie",
 }
 # Request attributes that read one header each.
 _HEADER_ATTRS = {
@@ -316,7 +318,8 @@ class _FunctionReader:
         name = ann.attr if isinstance(ann, ast.Attribute) else ann.id if isinstance(ann, ast.Name) else ""
         if isinstance(ann, ast.Constant) and isinstance(ann.value, str):
             name = ann.value.rsplit(".", 1)[-1]
-        return name in ("Request", "HTTPConnection")
+        # Django's views annotate `request: HttpRequest` (or the handler-specific subclasses).
+        return name in ("Request", "HTTPConnection", "HttpRequest", "WSGIRequest", "ASGIRequest")
 
     def _bind(self, target: ast.expr, value: _Value) -> None:
         if isinstance(target, ast.Name):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
 
 InputLocation = Literal["path", "query", "form", "json", "multipart", "header", "cookie", "body"]
 INPUT_LOCATIONS: tuple[str, ...] = ("path", "query", "form", "json", "multipart", "header", "cookie", "body")
@@ -45,6 +45,9 @@ class EntryPoint:
     consumes: list[str] = field(default_factory=list)
     # Media types it is known to answer with (from OpenAPI or observation).
     produces: list[str] = field(default_factory=list)
+    # Declared JSON response schemas by status ("200", "2XX", "default"), `$ref`s inlined with cycles and
+    # depth cut to `{}` (plain JSON data: serialisable, no shared or cyclic objects).
+    response_schemas: dict[str, dict[str, Any]] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def key(self) -> str:
@@ -95,6 +98,8 @@ class Surface:
         for mt in ep.produces:
             if mt not in existing.produces:
                 existing.produces.append(mt)
+        for status, schema in ep.response_schemas.items():
+            existing.response_schemas.setdefault(status, schema)
         if existing.file is None:
             existing.file, existing.line, existing.handler = ep.file, ep.line, ep.handler
         return existing

@@ -20,6 +20,7 @@ from urllib.parse import unquote, urlsplit
 from bastion.errors import InputFileError
 from bastion.safeyaml import YamlDocument, YamlLimits, decode_utf8, load_yaml_text, read_limited
 from bastion.surface.model import EntryPoint, Input, Surface
+from bastion.surface.swagger2 import convert_swagger2, is_swagger2
 
 MAX_OPENAPI_BYTES = 10 * 1024 * 1024
 MAX_DOCUMENT_DEPTH = 64
@@ -31,6 +32,15 @@ MAX_REF_CHAIN = 32  # `$ref` pointing at a `$ref` pointing at ...
 # Schema nodes visited per request body: wide, deep schemas whose leaves yield no input (readOnly,
 # cycles) would otherwise cost width ** depth steps.
 MAX_SCHEMA_VISITS = 20_000
+# Response schemas are inlined (`$ref`s replaced by copies): a budget of kept nodes per response and per
+# document stops diamond-shaped references from multiplying; what is over budget, deeper than the depth
+# limit or a reference cycle becomes `{}` (an open schema: it declares nothing, so nothing is undeclared).
+MAX_RESPONSE_DEPTH = 16
+MAX_RESPONSE_SCHEMA_NODES = 5_000
+MAX_RESPONSE_DOCUMENT_NODES = 200_000
+# Keywords kept in an inlined response schema: the ones saying which fields a body may carry.
+_RESPONSE_SCHEMA_FLAGS = ("nullable", "readOnly", "writeOnly")
+_RESPONSE_COMBINATORS = ("allOf", "oneOf", "anyOf")
 
 OPERATION_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 # OpenAPI says these header parameters are ignored (they are described elsewhere in the document).
@@ -126,6 +136,8 @@ def parse_openapi_document(raw: bytes, *, name: str, max_bytes: int = MAX_OPENAP
     if not isinstance(data, dict):
         raise InputFileError(f"expected an OpenAPI document (a mapping), got {type(data).__name__}",
                              file=name, line=1 if yaml_doc else None, key="/")
+    if is_swagger2(data):  # converted; line numbers of the original YAML no longer apply
+        data, yaml_doc = convert_swagger2(data, name), None
     document = OpenAPIDocument(data=data, file=name, yaml=yaml_doc)
     _check_version(document)
     return document
@@ -193,6 +205,7 @@ def surface_from_document(doc: OpenAPIDocument) -> Surface:
     """Build the Surface for an already-loaded document."""
     entry_points: list[EntryPoint] = []  # (method, path) is unique within one document
     prefix = _server_prefix(doc)
+    responses = _ResponseSchemas(doc)
     for path, item_path in _path_items(doc):
         item, at = doc.deref(doc.data["paths"][path], item_path)
         if not isinstance(item, dict):
@@ -204,7 +217,9 @@ def surface_from_document(doc: OpenAPIDocument) -> Surface:
             operation = item[method]
             if not isinstance(operation, dict):
                 raise doc.error(f"operation must be a mapping, got {type(operation).__name__}", (*at, method))
-            entry_points.append(_entry_point(doc, prefix + path, method, operation, (*at, method), shared))
+            ep = _entry_point(doc, prefix + path, method, operation, (*at, method), shared)
+            ep.response_schemas = responses.of_operation(operation.get("responses"), (*at, method, "responses"))
+            entry_points.append(ep)
     return Surface(entry_points=entry_points)
 
 
@@ -546,6 +561,92 @@ def _produces(doc: OpenAPIDocument, raw: Any, at: Where) -> list[str]:
                 if media not in media_types:
                     media_types.append(str(media))
     return media_types
+
+
+def _json_media(content: dict[str, Any]) -> Any:
+    """The media object of `application/json` (or another JSON media type) in a `content` map."""
+    if "application/json" in content:
+        return content["application/json"]
+    for media, media_obj in content.items():
+        base = str(media).split(";")[0].strip().lower()
+        if base == "application/json" or base.endswith("+json"):
+            return media_obj
+    return None
+
+
+class _ResponseSchemas:
+    """Inlines the JSON response schemas of a document's operations, within node, depth and cycle limits."""
+
+    def __init__(self, doc: OpenAPIDocument) -> None:
+        self.doc = doc
+        self.document_nodes = 0
+        self.nodes = 0
+
+    def of_operation(self, raw: Any, at: Where) -> dict[str, dict[str, Any]]:
+        """Status ("200", "2XX", "default") -> inlined schema of its JSON body; unreadable ones are left out."""
+        out: dict[str, dict[str, Any]] = {}
+        if not isinstance(raw, dict):
+            return out
+        for code, entry in raw.items():
+            if self.document_nodes >= MAX_RESPONSE_DOCUMENT_NODES:
+                break
+            # Response schemas were ignored before they fed the exposure check: a broken one costs its
+            # status a schema, never the import of the whole document.
+            try:
+                schema = self._response(entry, (*at, str(code)))
+            except InputFileError:
+                continue
+            if schema is not None:
+                out[str(code)] = schema
+        return out
+
+    def _response(self, entry: Any, at: Where) -> dict[str, Any] | None:
+        response, where = self.doc.deref(entry, at)
+        content = response.get("content") if isinstance(response, dict) else None
+        media = _json_media(content) if isinstance(content, dict) else None
+        if not isinstance(media, dict) or "schema" not in media:
+            return None
+        self.nodes = 0
+        schema = self.inline(media["schema"], (*where, "content", "schema"), frozenset(), 0)
+        self.document_nodes += self.nodes
+        return schema
+
+    def inline(self, node: Any, at: Where, seen: frozenset[str], depth: int) -> dict[str, Any]:
+        """A copy of the schema at `node` with references replaced by what they point to."""
+        self.nodes += 1
+        if depth > MAX_RESPONSE_DEPTH or self.nodes > MAX_RESPONSE_SCHEMA_NODES:
+            return {}
+        if isinstance(node, dict) and isinstance(node.get("$ref"), str):
+            if node["$ref"] in seen:
+                return {}  # a recursive type: its inside is described where the cycle started
+            seen = seen | {node["$ref"]}
+        schema, where = _as_schema(self.doc, node, at)
+        out: dict[str, Any] = {}
+        kind = schema.get("type")
+        if isinstance(kind, str) or (isinstance(kind, list) and all(isinstance(k, str) for k in kind)):
+            out["type"] = kind if isinstance(kind, str) else list(kind)
+        properties = schema.get("properties")
+        if isinstance(properties, dict):
+            out["properties"] = {
+                str(name): self.inline(child, (*where, "properties", name), seen, depth + 1)
+                for name, child in list(properties.items())[:MAX_INPUTS_PER_OPERATION]}
+        extra = schema.get("additionalProperties")
+        if isinstance(extra, bool):
+            out["additionalProperties"] = extra
+        elif isinstance(extra, dict):
+            out["additionalProperties"] = self.inline(extra, (*where, "additionalProperties"), seen, depth + 1)
+        if isinstance(schema.get("items"), dict):
+            out["items"] = self.inline(schema["items"], (*where, "items"), seen, depth + 1)
+        for keyword in _RESPONSE_COMBINATORS:
+            members = schema.get(keyword)
+            if isinstance(members, list):
+                out[keyword] = [self.inline(m, (*where, keyword, i), seen, depth + 1)
+                                for i, m in enumerate(members[:MAX_INPUTS_PER_OPERATION])]
+        required = schema.get("required")
+        if isinstance(required, list):
+            out["required"] = [r for r in required if isinstance(r, str)]
+        out.update({flag: schema[flag] for flag in _RESPONSE_SCHEMA_FLAGS if isinstance(schema.get(flag), bool)})
+        return out
 
 
 def response_schema(doc: OpenAPIDocument, method: str, path: str, status: int | str,

@@ -12,6 +12,8 @@ from bastion.surface.model import EntryPoint, Input
 _PATH_PARAM = re.compile(r"\{([^}:]+)(?::[^}]*)?\}")
 
 _DEFAULTS = {"integer": "1", "number": "1.5", "boolean": "true", "string": "bastion"}
+# Headers that carry credentials: a made-up default would replace the role's real token or key.
+_CREDENTIAL_HEADER = re.compile(r"authorization|auth|token|api[-_]?key|session|cookie", re.IGNORECASE)
 
 
 @dataclass
@@ -123,9 +125,11 @@ def build_request(ep: EntryPoint, inject: Input | None = None, value: str | None
                 path_values[inp.name] = v
             case "query":
                 spec.params[inp.name] = v
-            case "header":
+            case "header" if injected or inp.example is not None or not _CREDENTIAL_HEADER.search(inp.name):
                 spec.headers[inp.name] = v
-            case "cookie":
+            case "cookie" if injected or inp.example is not None:
+                # A made-up value for a cookie the server sets (Flask's `session`, a hand-rolled `sid`)
+                # would replace the role's real session cookie: benign requests leave such cookies alone.
                 spec.cookies[inp.name] = v
             case "json" if body_loc == "json":
                 _set_json_path(json_doc, inp.name, _json_value(inp, v, injected))

@@ -77,7 +77,11 @@ class Target:
 
     @classmethod
     def from_app(cls, app: Any, *, spec: str = "", base_url: str = IN_PROCESS_BASE_URL) -> Target:
-        return cls(kind=detect_app_kind(app, spec), base_url=base_url.rstrip("/"), app=app, spec=spec)
+        target = cls(kind=detect_app_kind(app, spec), base_url=base_url.rstrip("/"), app=app, spec=spec)
+        from bastion.target.django_app import check_allowed_hosts  # no Django import unless already loaded
+
+        check_allowed_hosts(app, target.base_url, spec)
+        return target
 
     @classmethod
     def from_url(cls, url: str) -> Target:
