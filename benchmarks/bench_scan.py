@@ -132,6 +132,9 @@ def main(argv: list[str] | None = None) -> None:
         plan = fresh_plan(args)
         run_scan(plan.target, plan.surface, plan.options)
     engine_times: list[float] = []
+    # CPU seconds of the whole process (all threads): steadier than wall time on a loaded machine,
+    # where other processes take the cores.
+    engine_cpu: list[float] = []
     raw_times: list[float] = []
     result = None
     requests: list[Recorded] = []
@@ -139,9 +142,10 @@ def main(argv: list[str] | None = None) -> None:
     for _ in range(max(1, args.repeat)):
         plan = fresh_plan(args)  # a fresh app: the demo keeps state (stored entries) between requests
         recorded.clear()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         result = run_scan(plan.target, plan.surface, plan.options)
         engine_times.append(time.perf_counter() - t0)
+        engine_cpu.append(time.process_time() - c0)
         requests = list(recorded)
         raw_per_check: dict[str, float] = {}
         raw_times.append(asyncio.run(replay(fresh_plan(args), requests, raw_per_check)))
@@ -156,6 +160,10 @@ def main(argv: list[str] | None = None) -> None:
     ratio = engine / raw if raw else float("inf")
     print(f"overhead      {ratio:8.3f} x   (target <= 1.10 x){'' if ratio <= 1.10 else '   ABOVE TARGET'}")
     print(f"engine rate   {len(requests) / engine:8.1f} requests/s")
+    print(f"raw rate      {len(requests) / raw:8.1f} requests/s   (same requests, raw httpx, same process)"
+          if raw else "raw rate           n/a")
+    print(f"engine CPU    {min(engine_cpu):8.3f} s   ({len(requests) / max(min(engine_cpu), 1e-9):.1f} requests"
+          " per CPU second; compare this one on a busy machine)")
     print(f"peak RSS      {rss_mb:8.1f} MiB")
     if args.per_check:
         print("\nper check (last round): engine s / raw s / requests")

@@ -90,13 +90,16 @@ def cli() -> None:
 @click.option("--shard", "shard_spec", metavar="I/N",
               help="Run only part I of N of the plan (CI matrix); join the parts with `bastion report --merge`.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.option("--auto-roles/--no-auto-roles", default=None,
+              help="With no role configured, sign two throw-away users up through the service's sign-up "
+                   "(default: in-process targets, and URL targets whose writes allow it).")
 def scan(config: str | None, demo: bool, flaws: str, framework: str, app: str | None, url: str | None,
          openapi: str | None, no_crawl: bool, checks: str | None, exclude_checks: str | None, seed: int,
          formats: str, out_dir: str, fail_on: str, max_requests: int | None, request_timeout: float | None,
          total_time: float | None, concurrency: int | None, fuzz_budget: int | None, with_static: bool,
          static_paths: tuple[str, ...],
          baseline_file: str | None, db_url: str | None, no_history: bool, quiet: bool,
-         shard_spec: str | None = None) -> None:
+         shard_spec: str | None = None, auto_roles: bool | None = None) -> None:
     """Attack the target's entry points and report findings."""
     from rich.console import Console
 
@@ -135,7 +138,7 @@ def scan(config: str | None, demo: bool, flaws: str, framework: str, app: str | 
             shard = Shard.parse(shard_spec)
         plan = plan_scan(config=cfg, app=app, url=url, demo=demo, flaws=flaws, framework=framework,
                          openapi=openapi, checks=_csv(checks), exclude_checks=_csv(exclude_checks), seed=seed,
-                         limits=limits, crawl=not no_crawl, fuzz_budget=fuzz_budget)
+                         limits=limits, crawl=not no_crawl, fuzz_budget=fuzz_budget, auto_roles=auto_roles)
         with plan:  # the doubles and listeners started for the scan stop with it, whatever happens
             plan.options.shard = shard
             progress = None if quiet else ConsoleProgress(console)

@@ -119,10 +119,12 @@ def plan_scan(*, config: Any = None, app: str | None = None, url: str | None = N
               flaws: str = "all", framework: str = "flask", openapi: str | Path | None = None,
               checks: list[str] | None = None, exclude_checks: list[str] | None = None, seed: int = 0,
               limits: Limits | None = None, crawl: bool = True, fuzz_budget: int | None = None,
-              needs: Iterable[str] | None = None) -> ScanPlan:
+              needs: Iterable[str] | None = None, auto_roles: bool | None = None) -> ScanPlan:
     """Build the target, wire what the scan needs, discover the surface and log the roles in.
 
     `needs`: what to start (`@check(needs=...)` values); default: what the selected checks and roles need.
+    `auto_roles`: sign two throw-away users up when no role is configured (None: the model's setting, else
+    on for in-process targets and URL targets that allow the writes; see bastion/identity/autoroles.py).
     """
     limits = limits or Limits()
     cfg = None
@@ -228,11 +230,38 @@ def plan_scan(*, config: Any = None, app: str | None = None, url: str | None = N
                               config=cfg)
         if fuzz_budget is not None:
             options.fuzz_budget = max(0, fuzz_budget)
+        from bastion.identity.autoroles import add_auto_roles
+
+        auto_note = add_auto_roles(target, surface, options, cfg, limits, auto_roles)
+        notes += [auto_note] if auto_note else []
+        if crawl and target.kind == "url" and options.roles:
+            _crawl_as_roles(target, surface, options.roles, limits, exclude_paths)
         return ScanPlan(target=target, surface=surface, options=options, config=cfg, notes=notes,
                         wired=sorted(wired.deps) if wired is not None else [])
     except BaseException:
         started.close()
         raise
+
+
+def _crawl_as_roles(target: Target, surface: Surface, roles: Mapping[str, Any], limits: Limits,
+                    exclude_paths: list[str]) -> None:
+    """Crawl a URL target again as each signed-in role (same limits): pages only members reach join the surface.
+
+    In-process targets need no second crawl: their routes are introspected whatever the crawl can reach.
+    """
+    from bastion.surface.crawl import crawl_site
+    from bastion.surface.discover import _run_sync, merge_surfaces, normalise
+
+    for role in roles.values():
+        headers = dict(role.headers)
+        if role.cookies:
+            headers["cookie"] = "; ".join(f"{name}={value}" for name, value in role.cookies.items())
+        if not headers:
+            continue
+        known = normalise(surface)
+        crawled = _run_sync(lambda known=known, headers=headers: crawl_site(
+            target, known=known, limits=limits, exclude_paths=exclude_paths, headers=headers))
+        merge_surfaces(surface, crawled)
 
 
 def _wire(deps: Mapping[str, Any], started: ExitStack) -> Any:

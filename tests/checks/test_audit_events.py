@@ -150,7 +150,8 @@ def test_third_party_records_without_time() -> None:
     assert titles and all("without a time" in t for t in titles)
 
 
-PRIVILEGE_MODEL = {**MODEL, "access": {"GET /v1/ops/trail": ["ops"], "PUT /v1/admin/accounts/{account_id}/role": ["ops"]},
+PRIVILEGE_MODEL = {**MODEL,
+                   "access": {"GET /v1/ops/trail": ["ops"], "PUT /v1/admin/accounts/{account_id}/role": ["ops"]},
                    "audit": {"log": "GET /v1/ops/trail", "events": ["privilege_change"]}}
 
 

@@ -35,7 +35,7 @@ def test_every_jwt_check_has_a_demo_flaw() -> None:
     from bastion.checks.registry import load_checks
 
     checks = {c for c in load_checks() if c.startswith("jwt.")}
-    assert len(checks) == 10
+    assert len(checks) == 11
     assert checks == {c for f in JWT_FLAWS for c in FLAWS[f].checks}
 
 

@@ -16,6 +16,7 @@ from .account_probes import ACCOUNT_PROBES
 from .authz_probes import AUTHZ_PROBES
 from .clients import flask_client
 from .crypto_probes import CRYPTO_PROBES
+from .csrf_probes import CSRF_PROBES
 from .deps_probes import DEPS_PROBES
 from .fuzz_probes import FUZZ_PROBES
 from .identity_leak_probes import IDENTITY_LEAK_PROBES
@@ -25,6 +26,8 @@ from .recovery_probes import RECOVERY_PROBES
 from .runtime_probes import RUNTIME_PROBES
 from .session3_probes import SESSION3_PROBES
 from .session_probes import SESSION_PROBES
+from .signup_probes import SIGNUP_PROBES
+from .teams_probes import TEAMS_PROBES
 from .token_probes import TOKEN_PROBES
 
 Probe = Callable[[httpx.Client], bool]
@@ -216,6 +219,9 @@ PROBES.update(PRIVACY_ERASURE_PROBES)  # erasure and audited-event flaws (tests/
 PROBES.update(FUZZ_PROBES)  # the basket-report fuzzing flaws (tests/demo/fuzz_probes.py)
 PROBES.update(SESSION3_PROBES)  # alerting, store outages, response schema (tests/demo/session3_probes.py)
 PROBES.update(IDENTITY_LEAK_PROBES)  # token and reset-link leaks, IdP expiry (tests/demo/identity_leak_probes.py)
+PROBES.update(TEAMS_PROBES)  # team membership and role flaws (tests/demo/teams_probes.py)
+PROBES.update(CSRF_PROBES)  # the cross-site request forgery flaw (tests/demo/csrf_probes.py)
+PROBES.update(SIGNUP_PROBES)  # the API sign-up that trusts the role (tests/demo/signup_probes.py)
 
 
 def test_every_flaw_has_a_probe() -> None:

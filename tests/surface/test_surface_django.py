@@ -87,7 +87,24 @@ PROJECT = textwrap.dedent('''
         return HttpResponse(request.COOKIES.get("theme", ""))
 
 
+    class Books:
+        """Shaped like a DRF ViewSet: `as_view({"get": "list", "post": "create"})` sets `cls` and `actions`."""
+
+        def list(self, request):
+            return HttpResponse(request.GET.get("ordering", ""))
+
+        def create(self, request):
+            return HttpResponse(request.POST.get("title", ""))
+
+
+    def books(request):
+        return HttpResponse()
+
+
+    books.cls, books.actions = Books, {"get": "list", "post": "create"}
+
     api = [
+        path("books/", books),
         path("items/<int:item_id>/", ItemView.as_view(), name="item"),
         path("docs/<uuid:doc_id>/", doc, name="doc"),
     ]
@@ -172,3 +189,9 @@ def test_admin_site_is_listed_but_marked_and_without_inputs(
     assert admin and all(ep["source"] == "django-admin" for ep in admin)
     assert all(loc == "path" for ep in admin for loc, _, _ in ep["inputs"])
     assert all(ep["source"] == "django" for (_, p), ep in surface.items() if not p.startswith("/admin/"))
+
+
+def test_viewset_action_map(surface: dict[tuple[str, str], dict[str, Any]]) -> None:
+    assert {m for m, p in surface if p == "/api/v1/books/"} == {"GET", "POST"}
+    assert ("query", "ordering", "string") in _inputs(surface[("GET", "/api/v1/books/")])
+    assert ("form", "title", "string") in _inputs(surface[("POST", "/api/v1/books/")])

@@ -87,9 +87,16 @@ FOUND: list[tuple[str, str, str, str | None, str | None]] = [
     ("books_anon", "SQL f-string in GET /users/v1/{username}", "injection.sql", "GET", "/users/v1/{username}"),
     ("books_anon", "debug route dumps users with passwords", "authz.data-exposure", "GET", "/users/v1/_debug"),
     ("books_anon", "no login throttling", "ratelimit.login", "POST", "/users/v1/login"),
+    # Zero config: two throw-away users signed up at POST /users/v1/register (identity/autoroles.py).
+    ("books_anon", "register accepts admin: true", "authz.signup-mass-assignment", "POST", "/users/v1/register"),
+    ("books_anon", "any user changes any user's password by path", "authz.bola-credentials", "PUT",
+     "/users/v1/{username}/password"),
     ("books_users", "SQL f-string in GET /users/v1/{username}", "injection.sql", "GET", "/users/v1/{username}"),
     ("books_users", "debug route dumps users with passwords", "authz.data-exposure", "GET", "/users/v1/_debug"),
     ("books_users", "no login throttling", "ratelimit.login", "POST", "/users/v1/login"),
+    ("books_users", "register accepts admin: true", "authz.signup-mass-assignment", "POST", "/users/v1/register"),
+    ("books_users", "any user changes any user's password by path", "authz.bola-credentials", "PUT",
+     "/users/v1/{username}/password"),
     ("books_users", "'user not found' vs 'password incorrect'", "authn.user-enumeration", "POST",
      "/users/v1/login"),
     ("books_url", "SQL f-string in GET /users/v1/{username}", "injection.sql", "GET", "/users/v1/{username}"),
@@ -99,6 +106,11 @@ FOUND: list[tuple[str, str, str, str | None, str | None]] = [
     ("items_users", "DELETE /items/{id} never checks the owner", "authz.bola-write", "DELETE",
      "/items/{item_id}"),
     ("items_users", "no login throttling at the OAuth2 /token form", "ratelimit.login", "POST", "/token"),
+    # jwt: the HMAC cracks offline; the book route (path parameter filled from GET /books/v1) also takes a
+    # forged token. The admin route trusts `role` from a payload it never verifies.
+    ("books_users", "HS256 key from a word list", "jwt.weak-secret", None, None),
+    ("items_users", "admin route trusts the role claim of an unverified JWT", "jwt.claim-escalation",
+     "GET", "/admin/stats"),
 ]
 
 
@@ -113,23 +125,11 @@ def test_planted_flaw_is_found(request: pytest.FixtureRequest, scan: str, flaw: 
 
 MISSED: list[tuple[str, str, str, str | None, str | None, str]] = [
     ("books_anon", "BOLA on a book's secret", "authz.bola", "GET", "/books/v1/{book_title}",
-     "zero config: no users, and Bastion does not sign up two throw-away users through the API's own "
-     "POST /users/v1/register"),
-    ("books_users", "register accepts admin: true", "authz.mass-assignment", "POST", "/users/v1/register",
-     "mass-assignment probes update endpoints of an existing resource; a sign-up body whose extra field "
-     "grants admin (visible only by logging in as the new user) is not tried"),
+     "zero config signs up auto-1/auto-2 and each creates a book, but every title is listed to anonymous "
+     "visitors at GET /books/v1 and BOLA skips ids a public listing shows"),
     ("books_users", "any user reads any book's secret by title", "authz.bola", "GET", "/books/v1/{book_title}",
      "in-process: the API's own /openapi.json is not read, so the path parameter has no real title and "
      "no owned-object pair is known for /books/v1/{book_title}"),
-    ("books_users", "any user changes any user's password by path", "authz.bola-write", "PUT",
-     "/users/v1/{username}/password",
-     "the path value naming another user (a username, not an id) is not derived from the roles"),
-    ("books_users", "HS256 key from a word list", "jwt.weak-secret", None, None,
-     "jwt checks need a token-protected GET answering 2xx; the only one takes a book title Bastion "
-     "does not know in-process"),
-    ("items_users", "admin route trusts the role claim of an unverified JWT", "jwt.signature-unchecked",
-     "GET", "/admin/stats", "jwt checks prove acceptance on a route the genuine token opens; a forged "
-     "'role: admin' claim opening a route the genuine token may not is not tried"),
 ]
 
 

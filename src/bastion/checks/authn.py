@@ -464,15 +464,18 @@ async def _weak_via_change(ctx: CheckContext, auth: AuthSurface, change: AuthEnd
 async def weak_password_policy(ctx: CheckContext) -> AsyncIterator[Finding]:
     """Sign up (or change a role's password) with common, short and username-equal passwords."""
     auth = _auth(ctx)
-    wrote = False
+    wrote = found = False
     try:
+        # Every sign-up: each may validate passwords in its own code (a form page and a JSON API).
         for signup in auth.signups:
             if ctx.may_write(signup.method, signup.path):
                 wrote = True
                 finding = await _weak_via_signup(ctx, auth, signup)
                 if finding is not None:
+                    found = True
                     yield finding
-                    return
+        if found:
+            return
         for change in auth.password_changes:
             if ctx.may_write(change.method, change.path):
                 wrote = True

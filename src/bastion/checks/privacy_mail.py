@@ -84,11 +84,11 @@ async def pii_in_mail(ctx: CheckContext) -> AsyncIterator[Finding]:
 
 
 def _location(run: Exercise, recipients: tuple[str, ...]) -> Location:
-    """The entry point whose request made the app mail the sign-up identity, else the outbox itself."""
-    if run.identity.email in recipients:
-        for sent in run.sent:
-            if run.identity.email in str(sent.spec.kwargs()):
-                return Location(method=sent.ep.method, path=sent.ep.path)
+    """The entry point whose request carried a recipient's address (the pass's sign-ups), else the outbox."""
+    for sent in run.sent:
+        request = str(sent.spec.kwargs()).lower()
+        if any("@" in r and r.lower() in request for r in recipients):
+            return Location(method=sent.ep.method, path=sent.ep.path)
     return Location(file="mail (SMTP outbox)")
 
 

@@ -138,6 +138,15 @@ def create_app(flaws: str | Iterable[str] | None = "all") -> Flask:
     from bastion.demo.teams import teams_bp  # team memberships and roles: stale/unaudited (imports this module)
 
     app.register_blueprint(teams_bp)
+    from bastion.demo.jwt_claims import ops_bp  # admin metrics trusting the JWT role claim (demo/jwt_claims.py)
+
+    app.register_blueprint(ops_bp)
+    from bastion.demo.csrf_flaws import csrf_bp  # e-mail signature form: the CSRF flaw (imports this module)
+
+    app.register_blueprint(csrf_bp)
+    from bastion.demo.signup_flaws import signup_bp  # API sign-up: the client-chosen role flaw
+
+    app.register_blueprint(signup_bp)
     from bastion.demo.backup import install_backup  # the nightly database backup (demo/backup.py)
 
     install_backup(app)

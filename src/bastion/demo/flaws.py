@@ -104,6 +104,9 @@ _TABLE: tuple[Flaw, ...] = (
          "every bearer-authenticated route (?access_token=)"),
     Flaw("refresh_token_reuse", "Spent refresh tokens accepted again after rotation", ("jwt.refresh-reuse",),
          "POST /api/auth/refresh (used jti not rejected)"),
+    # --- JWT claim tampering (bastion/demo/jwt_claims.py) ---
+    Flaw("jwt_role_claim_trusted", "Admin API reads the role claim of a JWT it never verifies",
+         ("jwt.claim-escalation",), "GET /api/admin/metrics (role from the payload decoded with verify_signature off)"),
     # --- authentication: login, sign-up, password reset and change (bastion/demo/accounts.py) ---
     Flaw("login_no_lockout", "Unlimited password guesses on the login form", ("ratelimit.login",),
          "POST /login and POST /api/auth/token (no failure counter, no lockout, no Retry-After)"),
@@ -275,6 +278,14 @@ _TABLE: tuple[Flaw, ...] = (
          "PUT /api/teams/{team_id}/members/{user_id} {role: admin} as a member (undetected with the unaudited flaw)"),
     Flaw("team_role_change_unaudited", "Team role changes and member removals leave no audit record",
          ("audit.events-missing",), "PUT and DELETE /api/teams/{team_id}/members/{user_id} (no audit() call)"),
+    # Cross-site request forgery (demo/csrf_flaws.py).
+    Flaw("csrf_signature_update", "Signature form accepts cross-site POSTs (no anti-CSRF token, no Origin check)",
+         ("csrf.state-change",), "POST /account/signature (form field signature; session cookie only)"),
+    # Self-registration that trusts the body (demo/signup_flaws.py).
+    Flaw("signup_role_from_body", "API sign-up stores the role the client sends (role: admin, admin: true)",
+         ("authz.signup-mass-assignment",), "POST /api/register {username, email, password, role: admin}"),
+    Flaw("password_change_by_path", "Any signed-in user sets any user's password through the path",
+         ("authz.bola-credentials",), "PUT /api/users/{username}/password {password} (the path is not the caller)"),
 )
 
 FLAWS: dict[str, Flaw] = {f.id: f for f in _TABLE}

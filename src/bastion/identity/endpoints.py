@@ -364,8 +364,11 @@ async def sign_up(send: Send, signup: AuthEndpoint, username: str, email: str, p
 async def sign_up_throwaway(send: Send, signup: AuthEndpoint, login: AuthEndpoint | None,
                             canary: str) -> Throwaway | None:
     """Sign up a canary account; None unless the service accepted it (and it can log in, if checked)."""
+    from bastion.identity.autoroles import plain_signup  # autoroles builds on this module
+
     username, email, password = canary, f"{canary}@example.com", strong_password(canary)
-    ex = await sign_up(send, signup, username, email, password)
+    # Privilege-like fields stay out: a default `admin: "false"` reads as true on some services.
+    ex = await sign_up(send, plain_signup(signup), username, email, password)
     if not (ex.ok and ex.status < 400):
         return None
     account = Throwaway(username=username, email=email, password=password, signup=ex)

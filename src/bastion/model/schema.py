@@ -543,6 +543,9 @@ class BastionConfig(_Strict):
     # Which entry points state-changing probes may call: "auto" (every one on in-process targets,
     # none on URL targets), "all", "none", or a list of "METHOD /path" entries ("* /path" = any method).
     writes: Literal["auto", "all", "none"] | list[NonEmptyStr] = "auto"
+    # With no role declared, sign two throw-away users up through the service's sign-up (identity/autoroles.py):
+    # None = on for in-process targets and for URL targets whose `writes:` allow the sign-up; false = never.
+    auto_roles: bool | None = None
     budgets: BudgetsConfig | None = None
     tls: TlsConfig | None = None
     data_stores: dict[Name, DataStoreConfig] = Field(default_factory=dict)

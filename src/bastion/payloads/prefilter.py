@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Any
 
-try:  # Python 3.11+: the parser lives in re._parser (sre_parse is its deprecated alias)
-    from re import _constants as _sre  # type: ignore[attr-defined]
-    from re import _parser as _sre_parse  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - older layouts
-    import sre_constants as _sre  # type: ignore[no-redef]
-    import sre_parse as _sre_parse  # type: ignore[no-redef]
+# The parser `re` itself compiles with (private, but stable since 3.11; sre_parse is its deprecated alias).
+from re import _constants as _sre  # type: ignore[attr-defined]
+from re import _parser as _sre_parse  # type: ignore[attr-defined]
+from typing import Any
 
 # A requirement: at least one of these literals occurs in every matching text.
 Requirement = tuple[str, ...]

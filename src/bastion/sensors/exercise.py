@@ -104,10 +104,17 @@ async def exercise(ctx: CheckContext) -> Exercise:
     cache[_STATE_KEY] = result
     if ctx.sensors is not None:
         rearm(ctx.sensors)
+    login_paths = _login_paths(ctx)
+    accounts = 0
     for ep in _entry_points(ctx):
         if len(result.sent) >= MAX_EXERCISE_REQUESTS:
             break
-        sent = await _send(ctx, ep, identity, result)
+        who = identity
+        if _creates_account(ep, login_paths):
+            # A second sign-up (a form page and a JSON API) with the same name would only get "taken".
+            who = identity if accounts == 0 else _variant(identity, accounts)
+            accounts += 1
+        sent = await _send(ctx, ep, who, result)
         result.sent.append(sent)
         result.wrote = result.wrote or sent.spec.method not in ("GET", "HEAD")
     for sent in _encrypting(ctx, result.sent)[:MAX_EXERCISE_REQUESTS // 10]:
@@ -115,6 +122,12 @@ async def exercise(ctx: CheckContext) -> Exercise:
     if result.wrote:
         await ctx.reset()
     return result
+
+
+def _variant(identity: Identity, n: int) -> Identity:
+    """The same person signing up again elsewhere: another name and address, the same password."""
+    local, _, domain = identity.email.partition("@")
+    return Identity(username=f"{identity.username}{n}", email=f"{local}{n}@{domain}", password=identity.password)
 
 
 def _login_paths(ctx: CheckContext) -> set[str]:

@@ -88,11 +88,26 @@ class LogLeak:
 
 def _field_values(message: str, fields: Iterable[str]) -> list[tuple[str, str]]:
     """`name=value` / `name: value` / `"name": "value"` pairs whose name contains one of `fields`."""
+    fields = tuple(fields)  # read twice below
     names = "|".join(re.escape(f) for f in sorted(set(fields), key=len, reverse=True) if f)
-    if not names:
+    if not names or not _may_mention(message, fields):
         return []
     pattern = re.compile(rf"(?i)([\w.-]*(?:{names})[\w.-]*)['\"]?\s*[=:]\s*['\"]?([^\s'\",;&}}]+)")
     return [(m.group(1), m.group(2)) for m in pattern.finditer(message)]
+
+
+def _may_mention(message: str, fields: Iterable[str]) -> bool:
+    """False only when no field name occurs in `message`, even case-insensitively (True when unsure).
+
+    The `name=value` pattern is slow on long records (its leading name-character run is retried at every position);
+    most records name no field at all. Casefolding maps every character `(?i)` matches to an ASCII
+    letter onto that letter, except the Turkish dotted and dotless i, which are mapped here.
+    """
+    wanted = [f.lower() for f in fields if f]
+    if not all(f.isascii() for f in wanted):
+        return True
+    folded = message.casefold().replace("i\u0307", "i").replace("\u0131", "i")
+    return any(f in folded for f in wanted)
 
 
 def classify_log(message: str, *, secrets: Iterable[str] = (), secret_fields: Iterable[str] = (),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urldefrag, urlencode, urljoin, urlsplit
@@ -444,15 +444,16 @@ def _structural_templates(paths: list[str]) -> dict[str, tuple[str, str]]:
 async def crawl_site(target: Target, *, known: Surface | None = None, limits: Limits | None = None,
                      max_pages: int = 200, max_requests: int = MAX_REQUESTS,
                      max_depth: int = MAX_DEPTH, exclude_paths: list[str] | None = None,
-                     find_openapi: bool = False) -> Surface:
+                     find_openapi: bool = False, headers: Mapping[str, str] | None = None) -> Surface:
     """Crawl from `/` and the known parameterless GET routes; returns the pages and forms found.
 
     With `find_openapi`, a document served at a well-known path (`/openapi.json`, ...) is merged too.
+    `headers` go with every request (a signed-in role's Cookie / Authorization: the pages members see).
     """
     limits = limits or Limits()
     crawl_limits = replace(limits, max_requests=min(limits.max_requests, max_requests))
     scope = Scope.for_base_url(target.base_url, target.scope_hosts, exclude_paths)
-    client = ProbeClient(target, scope=scope, limits=crawl_limits)
+    client = ProbeClient(target, scope=scope, limits=crawl_limits, default_headers=headers)
     known = copy.deepcopy(known) if known is not None else Surface()  # merged into below
     crawler = _Crawler(client, target, _Templates(known), max_pages, max_depth)
     served_spec = Surface()

@@ -87,4 +87,5 @@ def check_allowed_hosts(app: Any, base_url: str, spec: str = "") -> None:
     raise TargetError(
         f"{spec or 'target.app'}: Django's settings.ALLOWED_HOSTS {hosts!r} does not allow {domain!r}, the host "
         f"Bastion uses for in-process requests, so every request would answer 400 (DisallowedHost). "
-        f"Add {domain!r} to ALLOWED_HOSTS in the settings the scan runs with.")
+        f"Add {domain!r} to ALLOWED_HOSTS in the settings the scan runs with, or set target.base_url to a URL "
+        f"whose host ALLOWED_HOSTS accepts.")

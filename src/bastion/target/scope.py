@@ -40,6 +40,8 @@ class Scope:
         return {_split_host_port(h) for h in self.hosts if _split_host_port(h)[1] is not None}
 
     def path_excluded(self, url: str | httpx.URL) -> bool:
+        if not self.exclude_paths:  # the usual case: no URL to parse, twice per request
+            return False
         path = httpx.URL(str(url)).path
         return any(path == p or path.startswith(p.rstrip("/") + "/") for p in self.exclude_paths)
 
