@@ -1,9 +1,10 @@
-"""Probes for the demo flaws in alerting, store outages and the published response schema, for PROBES.
+"""Probes for the demo flaws in alerting, store outages, the response schema and JWT claims, for PROBES.
 
 - `no_alert_credential_stuffing` (bastion/demo/alerts.py): watched with a log sensor session.
 - `permission_db_fail_open`, `revocation_cache_fail_open` (bastion/demo/resilience_deps.py): the store is made
   unavailable by patching its client in the test, not by Bastion's fault injection (that is what the scan tests).
 - `undeclared_password_hash_field` (bastion/demo/openapi_doc.py): the response against the published schema.
+- `jwt_role_claim_trusted` (bastion/demo/jwt_claims.py): bob's token with `role: admin` and the old signature.
 """
 
 from __future__ import annotations
@@ -60,6 +61,16 @@ def _revocation_cache_fail_open(c: httpx.Client) -> bool:
         return c.get("/api/deps/statement").status_code == 200
 
 
+def _jwt_role_claim_trusted(c: httpx.Client) -> bool:
+    from bastion.identity.jwt import with_claims
+
+    password = next(pw for name, _, pw, _, _ in USERS if name == "bob")
+    token = c.post("/api/auth/token", json={"username": "bob", "password": password}).json()["access_token"]
+    assert c.get("/api/admin/metrics", headers={"Authorization": f"Bearer {token}"}).status_code == 403
+    raised = with_claims(token, {"role": "admin"})  # the old signature kept
+    return c.get("/api/admin/metrics", headers={"Authorization": f"Bearer {raised}"}).status_code == 200
+
+
 def _undeclared_password_hash_field(c: httpx.Client) -> bool:
     _login(c, "bob")
     declared = c.get("/openapi.json").json()["paths"]["/api/account/summary"]["get"]["responses"]["200"]
@@ -73,4 +84,5 @@ SESSION3_PROBES: dict[str, Callable[[httpx.Client], bool]] = {
     "permission_db_fail_open": _permission_db_fail_open,
     "revocation_cache_fail_open": _revocation_cache_fail_open,
     "undeclared_password_hash_field": _undeclared_password_hash_field,
+    "jwt_role_claim_trusted": _jwt_role_claim_trusted,
 }
