@@ -23,6 +23,8 @@ from bastion.identity.endpoints import (
     AuthEndpoint,
     AuthSurface,
     FormSession,
+    bogus_like,
+    confirm_reset,
     credentials,
     discover_auth,
     login_accepted,
@@ -277,17 +279,6 @@ def token_candidates(ex: Exchange, control: Exchange) -> list[tuple[str, str, bo
     return kept[:MAX_TOKEN_CANDIDATES]
 
 
-async def _confirm_reset(ctx: CheckContext, confirm: AuthEndpoint, token: str, password: str) -> Exchange:
-    values = credentials(confirm, "", password)
-    values.pop(confirm.identity_field or "\0", None)
-    path = confirm.path
-    if confirm.token_field:
-        values[confirm.token_field] = token
-    else:
-        path = re.sub(r"\{[^}]+\}", quote(token, safe=""), path)
-    return await FormSession(ctx.send).submit(confirm, values, path=path)
-
-
 class _Leak:
     """A reset token seen in a reset response, and what happened when it was used."""
 
@@ -328,9 +319,9 @@ async def _find_leak(ctx: CheckContext, auth: AuthSurface) -> tuple[_Leak, str] 
             for confirm in auth.reset_confirms:
                 if not ctx.may_write(confirm.method, confirm.path):
                     continue
-                bogus = await _confirm_reset(ctx, confirm, _bogus_like(token, ctx.canary()),
+                bogus = await confirm_reset(ctx.send, confirm, bogus_like(token, ctx.canary()),
                                              strong_password(ctx.canary()))
-                used = await _confirm_reset(ctx, confirm, token, strong_password(ctx.canary()))
+                used = await confirm_reset(ctx.send, confirm, token, strong_password(ctx.canary()))
                 if used.ok and used.status < 400 and signature_of(used) != signature_of(bogus) or (
                         used.ok and used.status < 400 <= bogus.status):
                     leak.confirm, leak.used, leak.bogus = confirm, used, bogus
@@ -338,11 +329,6 @@ async def _find_leak(ctx: CheckContext, auth: AuthSurface) -> tuple[_Leak, str] 
             if keyed and not auth.reset_confirms:
                 return leak, label
     return None
-
-
-def _bogus_like(token: str, canary: str) -> str:
-    """A made-up token of the same length (a control the service must refuse)."""
-    return (canary * (len(token) // len(canary) + 1))[:len(token)]
 
 
 def _leak_finding(ctx: CheckContext, leak: _Leak, label: str, auth: AuthSurface) -> Finding:
@@ -387,7 +373,7 @@ async def reset_token_reuse(ctx: CheckContext) -> AsyncIterator[Finding]:
             return
         leak, label = found
         assert leak.confirm is not None and leak.used is not None and leak.bogus is not None
-        again = await _confirm_reset(ctx, leak.confirm, leak.token, strong_password(ctx.canary()))
+        again = await confirm_reset(ctx.send, leak.confirm, leak.token, strong_password(ctx.canary()))
         if not (again.ok and again.status < 400 and signature_of(again) == signature_of(leak.used)
                 and _normalized(again, []) != _normalized(leak.bogus, [])):
             return

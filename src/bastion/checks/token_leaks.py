@@ -34,7 +34,8 @@ from bastion.identity.endpoints import (
     AuthEndpoint,
     AuthSurface,
     FormSession,
-    credentials,
+    bogus_like,
+    confirm_reset,
     discover_auth,
     role_emails,
     sign_up_throwaway,
@@ -297,29 +298,14 @@ def log_candidates(request: ResetRequest) -> list[tuple[TokenCandidate, SensorEv
     return sorted(out.values(), key=lambda item: (not item[0].keyed, item[1].file or "", item[1].line or 0))
 
 
-async def _confirm(ctx: CheckContext, confirm: AuthEndpoint, token: str, password: str) -> Exchange:
-    values = credentials(confirm, "", password)
-    values.pop(confirm.identity_field or "\0", None)
-    path = confirm.path
-    if confirm.token_field:
-        values[confirm.token_field] = token
-    else:
-        path = _PATH_PARAM.sub(quote(token, safe=""), path)
-    return await FormSession(ctx.send).submit(confirm, values, path=path)
-
-
-def _bogus_like(token: str, canary: str) -> str:
-    return (canary * (len(token) // len(canary) + 1))[:len(token)]
-
-
 async def token_works(ctx: CheckContext, token: str) -> Exchange | None:
     """The confirm exchange that accepted `token` (a made-up token of its length refused), else None."""
     auth = discover_auth(ctx.surface, ctx.role_configs)
     for confirm in auth.reset_confirms:
         if not ctx.may_write(confirm.method, confirm.path):
             continue
-        bogus = await _confirm(ctx, confirm, _bogus_like(token, ctx.canary()), strong_password(ctx.canary()))
-        used = await _confirm(ctx, confirm, token, strong_password(ctx.canary()))
+        bogus = await confirm_reset(ctx.send, confirm, bogus_like(token, ctx.canary()), strong_password(ctx.canary()))
+        used = await confirm_reset(ctx.send, confirm, token, strong_password(ctx.canary()))
         if used.ok and used.status < 400 and (bogus.status >= 400 or signature_of(used) != signature_of(bogus)):
             return used
     return None

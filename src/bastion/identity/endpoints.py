@@ -11,6 +11,7 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
+from urllib.parse import quote
 
 from bastion.identity.login import login_form_fields, update_cookies
 from bastion.identity.matrix import is_login_redirect
@@ -19,6 +20,7 @@ from bastion.surface.requests import default_value
 from bastion.target.exchange import Exchange
 
 Send = Callable[..., Awaitable[Exchange]]
+_PATH_PARAM = re.compile(r"\{[^}]+\}")
 Kind = Literal["login", "signup", "reset", "reset_confirm", "password_change"]
 
 _PASSWORD = re.compile(r"pass(word|wd)?|pwd|secret", re.IGNORECASE)
@@ -359,6 +361,23 @@ async def sign_up(send: Send, signup: AuthEndpoint, username: str, email: str, p
     if signup.email_field:
         values[signup.email_field] = email
     return await FormSession(send).submit(signup, values)
+
+
+async def confirm_reset(send: Send, confirm: AuthEndpoint, token: str, password: str) -> Exchange:
+    """Submit the reset confirmation with `token` (a field, or the path parameter) and a new password."""
+    values = credentials(confirm, "", password)
+    values.pop(confirm.identity_field or "\0", None)
+    path = confirm.path
+    if confirm.token_field:
+        values[confirm.token_field] = token
+    else:
+        path = _PATH_PARAM.sub(quote(token, safe=""), path)
+    return await FormSession(send).submit(confirm, values, path=path)
+
+
+def bogus_like(token: str, canary: str) -> str:
+    """A made-up token of the same length (a control the service must refuse)."""
+    return (canary * (len(token) // len(canary) + 1))[:len(token)]
 
 
 async def sign_up_throwaway(send: Send, signup: AuthEndpoint, login: AuthEndpoint | None,
