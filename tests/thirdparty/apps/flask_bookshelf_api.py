@@ -27,6 +27,7 @@ WEAK_KEY = "secret123"  # FLAW: a word-list key
 USERS = (("name1", "pass1", "mail1@mail.com", 0), ("admin", "pass1", "admin@mail.com", 1))
 BOOKS = (("bookTitle16", "secret for bookTitle16", "name1"), ("bookTitle77", "secret for bookTitle77", "admin"))
 LOOSE_EMAIL = re.compile(r"^([0-9a-zA-Z]([-.\w]*[0-9a-zA-Z])*@{1}([0-9a-zA-Z][-\w]*[0-9a-zA-Z]\.)+[a-zA-Z]{2,9})$")
+EMAIL_CHECK_CHARS = 22
 STRICT_EMAIL = re.compile(r"^[^@\s]{1,64}@[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63}){1,8}$")
 DOCS_PAGE = """<!doctype html><html><head><title>Bookshelf API docs</title></head><body>
 <h1>Bookshelf API</h1><div id="swagger-ui"></div>
@@ -242,7 +243,9 @@ def create_app(hardened: bool = False) -> Flask:
             return error(401, "Invalid token")
         email = str((request.get_json(silent=True) or {}).get("email", ""))
         pattern = STRICT_EMAIL if hardened else LOOSE_EMAIL  # FLAW: nested quantifiers backtrack
-        if not pattern.match(email):
+        # Capped for the test suite: the app runs in the scanner's process, and re holds the GIL while it
+        # backtracks, so an uncapped input could freeze the whole test run (2**22 steps is ~1 s at most).
+        if not pattern.match(email[:EMAIL_CHECK_CHARS]):
             return error(400, "Please provide a valid email address")
         if hardened and username != user["username"]:
             return error(403, "You can only change your own email")
