@@ -50,6 +50,7 @@ def _check(stored: str, password: str) -> bool:
 
 def _init_db(path: str, hardened: bool) -> None:
     con = sqlite3.connect(path)
+    con.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
     con.executescript("""
         DROP TABLE IF EXISTS users; DROP TABLE IF EXISTS books;
         CREATE TABLE users (id INTEGER PRIMARY KEY, username TEXT UNIQUE, password TEXT, email TEXT,
@@ -122,7 +123,8 @@ def create_app(hardened: bool = False) -> Flask:
 
     def db() -> sqlite3.Connection:
         if "con" not in g:
-            g.con = sqlite3.connect(app.config["DB"])
+            # Autocommit: no statement leaves a transaction (and its lock) open while the scan hammers the API.
+            g.con = sqlite3.connect(app.config["DB"], isolation_level=None, timeout=1.0)
             g.con.row_factory = sqlite3.Row
         return g.con
 
